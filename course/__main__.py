@@ -1,0 +1,2 @@
+from course.cli import main
+main()

@@ -1,0 +1,32 @@
+"""nbgrader configuration for this course.
+
+The course sources are nbgrader's "source" folder (solutions/) and the student release is exercises/.
+`course build`, `course grade` and `course classroom` all load this file, so the CLI and nbgrader agree.
+"""
+
+c = get_config()  # noqa: F821 - injected by traitlets when nbgrader loads this file
+
+c.CourseDirectory.course_id = "backend-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# A stub the learner replaces; the release then scores zero until the learner writes an answer.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Per-cell execution limit while grading: an infinite loop fails its own part, not the whole notebook.
+c.Execute.timeout = 30
+c.Execute.interrupt_on_timeout = True
+
+# A test cell a learner deleted comes back from the source (and the learner is told).
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback never shows hidden test code: ClearHiddenTests removes the hidden blocks from the sources, and
+# the course's HideTestTracebacks cuts tracebacks of test cells down to their last line (a traceback quotes
+# the failing line, which may be hidden). Order matters: grades are read before anything is cleared.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "course.nbgrader_plugins.HideTestTracebacks",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
