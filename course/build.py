@@ -18,7 +18,7 @@ import nbformat
 
 from course import manifest, paths
 
-__all__ = ["generate_release", "release_stale", "update_navigation", "build", "NAV_TAG", "INDEX_TAG"]
+__all__ = ["strip_outputs", "generate_release", "release_stale", "update_navigation", "build", "NAV_TAG", "INDEX_TAG"]
 
 NAV_TAG = "course-navigation"
 INDEX_TAG = "course-index"
@@ -134,6 +134,29 @@ def update_navigation(*, check: bool = False) -> list[str]:
     return changed
 
 
+def _has_outputs(nb) -> bool:
+    return any(c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+               for c in nb.cells)
+
+
+def strip_outputs(*, check: bool = False) -> list[str]:
+    """Clear outputs and execution counts of the committed sources (lessons and exercise sources)."""
+    changed = []
+    root = paths.course_root()
+    for path in sorted([*paths.notebooks_dir().glob("*.ipynb"), *paths.solutions_dir().glob("*/*.ipynb")]):
+        nb = nbformat.read(path, as_version=4)
+        if _has_outputs(nb):
+            changed.append(f"{path.relative_to(root)} (has outputs)")
+            if not check:
+                for cell in nb.cells:
+                    if cell.cell_type == "code":
+                        cell.outputs = []
+                        cell.execution_count = None
+                nbformat.write(nb, path)
+    return changed
+
+
 def build(*, check: bool = False) -> list[str]:
-    # Navigation first: it is fast and independent of nbgrader, so a check reports it even if nbgrader fails.
-    return update_navigation(check=check) + generate_release(check=check)
+    # Order matters: outputs are stripped before the release is generated from the sources, and navigation
+    # (fast, independent of nbgrader) comes first so a check reports it even if nbgrader fails.
+    return strip_outputs(check=check) + update_navigation(check=check) + generate_release(check=check)
