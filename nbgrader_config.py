@@ -17,6 +17,20 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Per-cell execution limit while grading: an infinite loop fails its own part, not the whole notebook.
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
+# The grading kernel keeps no history file and logs only errors (its start-up warnings mean nothing here).
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+
+# nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: when the kernel dies, the
+# running cell and every cell after it get an error, so they score zero instead of passing for lack of output.
+c.Autograde.autograde_preprocessors = [
+    "course.nbgrader_plugins.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # A test cell a learner deleted comes back from the source (and the learner is told).
 c.OverwriteCells.add_missing_cells = True

@@ -64,3 +64,82 @@ def build(check):
     click.echo(f"course build: {verb}")
     for name in changed if not check else []:
         click.echo(f"  {name}")
+
+
+@main.command()
+@workspace_option
+@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+@click.option("--port", type=int, default=8888, show_default=True, help="Port on 127.0.0.1 (0: any free).")
+def start(workspace, no_browser, port):
+    """Create or update the workspace, then start JupyterLab on the course home."""
+    from course import workspace as ws
+    from course.jupyter import run_jupyterlab
+
+    report = ws.sync(workspace)
+    for line in report.lines():
+        click.echo(line)
+    code = run_jupyterlab(report.workspace, port=port, open_browser=not no_browser, echo=click.echo)
+    sys.exit(code)
+
+
+def _print_result(result) -> None:
+    width = max((len(p.grade_id) for p in result.parts), default=10)
+    click.echo(f"{'part':{width}}  points   result")
+    for part in result.parts:
+        mark = "PASS" if part.passed else "FAIL"
+        click.echo(f"{part.grade_id:{width}}  {part.points:g}/{part.max_points:g}".ljust(width + 10)
+                   + f" {mark}  {'' if part.passed else part.message}".rstrip())
+    click.echo(f"score: {result.score:g} / {result.max_score:g}")
+    for note in result.restored:
+        click.echo(f"note: {note}")
+    if result.feedback:
+        click.echo(f"feedback: {result.feedback}")
+
+
+@main.command()
+@click.argument("step")
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+@click.option("--timeout", type=int, default=None, help="Seconds each cell may run (default: nbgrader_config).")
+def grade(step, workspace, as_json, timeout):
+    """Grade your exercise for STEP (e.g. 01 or 01-programming-basics) with the hidden tests."""
+    import json
+
+    from course.grading import GradingError
+    from course.grading import grade as run_grade
+
+    chosen = resolve_step(step, need_exercise=True)
+    try:
+        result = run_grade(chosen, workspace, timeout=timeout)
+    except GradingError as error:
+        fail(str(error), 1)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_result(result)
+
+
+@main.command()
+@workspace_option
+def progress(workspace):
+    """Show the roadmap with your status and scores."""
+    from course.progress import progress_rows
+
+    click.echo(f"{'step':34} {'status':12} score")
+    for row in progress_rows(workspace):
+        score = f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
+        click.echo(f"{row['stem']:34} {row['status']:12} {score}")
+
+
+@main.command()
+def doctor():
+    """Check Python, packages, the Jupyter kernel, git and optional components."""
+    from course.doctor import run_checks
+
+    findings = run_checks()
+    for finding in findings:
+        line = f"[{finding.level:4}] {finding.name}: {finding.detail}"
+        click.echo(line + (f"\n       fix: {finding.fix}" if finding.fix else ""))
+    failures = [f for f in findings if f.level == "fail"]
+    click.echo("all good" if not failures else f"{len(failures)} problem(s) to fix")
+    sys.exit(1 if failures else 0)

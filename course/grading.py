@@ -1,0 +1,250 @@
+"""Grade a learner's exercise notebook with the hidden tests, through nbgrader, in this process.
+
+``grade(step, workspace)`` runs nbgrader's Autograde converter on the learner's workspace copy inside a scratch
+course folder, reads the scores back from that folder's gradebook, explains each part in one line, writes
+feedback HTML (hidden tests removed) into the workspace and records the result in the progress store.
+
+The pipeline, in order (each step needs the one before):
+
+1. read the learner's notebook — broken JSON stops here with one clear message, nothing else touched;
+2. note which test cells the learner deleted or edited (nbgrader restores them from the source in step 4);
+3. lay out the scratch course: a copy of the prepared gradebook (cached per version of the source), the
+   source folder, and the learner's folder as ``submitted/learner/<stem>``;
+4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
+5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
+6. generate feedback HTML without hidden tests, copy it into the workspace, record the grade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from course import manifest, paths
+
+__all__ = ["PartResult", "GradeResult", "GradingError", "grade", "grade_notebook", "read_notebook",
+           "DEFAULT_TIMEOUT"]
+
+STUDENT = "learner"
+DEFAULT_TIMEOUT = 30
+TIMEOUT_NAMES = {"KeyboardInterrupt", "CellTimeoutError", "TimeoutError"}
+
+
+class GradingError(Exception):
+    """Grading could not run at all (for example, the notebook is not valid JSON); one line says why."""
+
+
+@dataclass
+class PartResult:
+    grade_id: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str
+
+
+@dataclass
+class GradeResult:
+    stem: str
+    score: float
+    max_score: float
+    parts: list[PartResult]
+    restored: list[str] = field(default_factory=list)
+    feedback: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_notebook(path: Path):
+    """Read a notebook, or raise :class:`GradingError` with one line saying what is wrong."""
+    import nbformat
+
+    path = Path(path)
+    if not path.exists():
+        raise GradingError(f"{path} does not exist; run 'course start' to copy the exercises into your workspace")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise GradingError(
+            f"{path} is not valid notebook JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+            "undo the last edit made outside Jupyter, or rename the file and run 'course start' for a fresh copy"
+        ) from None
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as error:  # noqa: BLE001 - any reason nbformat refuses it is reported the same way
+        raise GradingError(f"{path} is JSON but not a notebook nbformat can read ({error})") from None
+
+
+def _test_cells(nb) -> dict[str, str]:
+    cells = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            cells[meta["grade_id"]] = cell.source
+    return cells
+
+
+def _tampered(learner_nb, release_nb) -> list[str]:
+    mine = _test_cells(learner_nb)
+    notes = []
+    for grade_id, source in _test_cells(release_nb).items():
+        if grade_id not in mine:
+            notes.append(f"test cell '{grade_id}' was deleted; it was restored from the course and graded")
+        elif mine[grade_id].strip() != source.strip():
+            notes.append(f"test cell '{grade_id}' was edited; the course's version was restored and graded")
+    return notes
+
+
+def _source_digest(stem: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((paths.solutions_dir() / stem).rglob("*")):
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+            digest.update(path.relative_to(paths.solutions_dir()).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
+    """A gradebook holding the assignment ``stem``, generated once per version of its source."""
+    from course.build import _generate_into
+
+    target = cache_dir / f"{stem}-{_source_digest(stem)}.db"
+    if not target.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="course-prepare-") as tmp:
+            _generate_into(stem, Path(tmp))
+            partial = target.with_suffix(".partial")
+            shutil.copyfile(Path(tmp) / "gradebook.db", partial)
+            partial.replace(target)
+    return target
+
+
+def _explain(cell, answer_cells, timeout: int) -> str:
+    """One line on why a test cell failed (or 'passed')."""
+    for source in [*answer_cells, cell]:
+        for output in source.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") in TIMEOUT_NAMES:
+                return f"timed out after {timeout} s (an infinite loop, or work that never ends?)"
+    from course.nbgrader_plugins import KERNEL_DIED
+
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return "passed"
+    error = errors[-1]
+    if error["ename"] == KERNEL_DIED:
+        return "the kernel died before this part ran (a crash, or memory exhausted); scored zero"
+    if error["ename"] == "NotImplementedError":
+        return "not answered yet: the answer cell still raises NotImplementedError"
+    if error["ename"] == "CheckFailed":
+        return error["evalue"]
+    if error["ename"] == "AssertionError" and not error["evalue"]:
+        return "a hidden test failed: check the edge cases named in the instructions"
+    return f"{error['ename']}: {error['evalue']}"
+
+
+def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeout: int) -> list[PartResult]:
+    import nbformat
+
+    nb = nbformat.read(autograded_path, as_version=4)
+    parts, answers = [], []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if meta.get("solution"):
+            answers.append(cell)
+        elif meta.get("grade") and meta.get("grade_id") in grades:
+            score, max_score = grades[meta["grade_id"]]
+            message = _explain(cell, answers, timeout)
+            passed = score >= max_score and message == "passed"
+            parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message))
+            answers = []
+    return parts
+
+
+def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, feedback_to: Path | None = None,
+                   cache_dir: Path | None = None) -> GradeResult:
+    """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from course.nbgrader_plugins import nbgrader_config
+
+    notebook = Path(notebook)
+    learner_nb = read_notebook(notebook)                                        # 1
+    release_nb = read_notebook(paths.release_path(stem))
+    restored = _tampered(learner_nb, release_nb)                                # 2
+    cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:            # 3
+        scratch = Path(tmp)
+        shutil.copyfile(_prepared_gradebook(stem, cache_dir), scratch / "gradebook.db")
+        shutil.copytree(paths.solutions_dir() / stem, scratch / "solutions" / stem)
+        submitted = scratch / "submitted" / STUDENT / stem
+        shutil.copytree(notebook.parent, submitted, ignore=shutil.ignore_patterns(
+            ".ipynb_checkpoints", "*.course-update.*", "__pycache__"))
+        if notebook.name != f"{stem}.ipynb":
+            shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
+        config = nbgrader_config(scratch, timeout=timeout)
+        limit = int(config.Execute.timeout)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        with _quiet():
+            outcome = api.autograde(stem, STUDENT, force=True, create=True)     # 4
+        autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
+        if not outcome["success"] or not autograded.exists():
+            raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
+        with Gradebook(config.CourseDirectory.db_url) as gradebook:            # 5
+            submission = gradebook.find_submission_notebook(stem, stem, STUDENT)
+            grades = {g.name: (g.score, g.max_score) for g in submission.grades if g.cell_type == "code"}
+        parts = _parts(autograded, grades, limit)
+        feedback = None
+        if feedback_to is not None:                                             # 6
+            with _quiet():
+                result = api.generate_feedback(stem, STUDENT, force=True)
+            html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
+            if result["success"] and html.exists():
+                feedback_to.mkdir(parents=True, exist_ok=True)
+                feedback = str(shutil.copy(html, feedback_to / html.name))
+    score = sum(p.points for p in parts)
+    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+
+
+@contextmanager
+def _quiet():
+    """nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing to a learner."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        warnings.filterwarnings("ignore", module="nbformat")
+        yield
+
+
+def _last_error(outcome: dict) -> str:
+    text = (outcome.get("error") or outcome.get("log") or "no details").strip().splitlines()
+    return text[-1] if text else "no details"
+
+
+def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | None = None,
+          record: bool = True) -> GradeResult:
+    """Grade the workspace copy of a step's exercise, write its feedback, and record it as progress."""
+    from course.progress import ProgressStore
+    from course.workspace import exercise_copy
+
+    step = step if isinstance(step, manifest.Step) else manifest.resolve(step, need_exercise=True)
+    workspace = Path(workspace).resolve()
+    result = grade_notebook(step.stem, exercise_copy(workspace, step.stem), timeout=timeout,
+                            feedback_to=workspace / "feedback" / step.stem,
+                            cache_dir=workspace / ".course" / "gradebooks")
+    if record:
+        with ProgressStore(workspace) as store:
+            store.record_grade(step.stem, result.score, result.max_score, [asdict(p) for p in result.parts])
+    return result

@@ -1,0 +1,102 @@
+"""Factories for nbgrader exercise notebooks and a small self-contained course used by the grading tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from course import authoring as a
+
+FIXTURE = "99-fixture"
+REPO = Path(__file__).resolve().parents[1]
+
+SOLUTION_ADD = '''def add(a, b):
+    """Return a + b."""
+    ### BEGIN SOLUTION
+    return a + b
+    ### END SOLUTION'''
+
+SOLUTION_STATUS = '''def status_class(code):
+    """Return '2xx', '4xx'... for an HTTP status code; raise ValueError outside 100-599."""
+    ### BEGIN SOLUTION
+    if not 100 <= code <= 599:
+        raise ValueError(code)
+    return f"{code // 100}xx"
+    ### END SOLUTION'''
+
+TESTS_ADD = '''"""add() adds two numbers."""
+from course import check
+check("add(2, 3)", add(2, 3), 5)
+### BEGIN HIDDEN TESTS
+check("add(-1, 1)", add(-1, 1), 0)
+assert add(10, 5) == 15  # SECRET-HIDDEN-LINE
+### END HIDDEN TESTS'''
+
+TESTS_STATUS = '''"""status_class() names the class and rejects codes outside 100-599."""
+from course import check, check_raises
+check("status_class(404)", status_class(404), "4xx", hint="integer division by 100")
+### BEGIN HIDDEN TESTS
+check("status_class(599)", status_class(599), "5xx")
+check_raises("status_class(600)", status_class, 600)  # SECRET-HIDDEN-CHECK
+### END HIDDEN TESTS'''
+
+
+def fixture_source() -> nbformat.NotebookNode:
+    """The nbgrader source of a two-part exercise (3 + 2 points)."""
+    return a.notebook([
+        a.markdown("# 99 · Fixture exercise"),
+        a.markdown("## Part A · add (3 points)"),
+        a.answer(SOLUTION_ADD, "add"),
+        a.tests(TESTS_ADD, "add_tests", 3),
+        a.markdown("## Part B · status class (2 points)"),
+        a.answer(SOLUTION_STATUS, "status_class"),
+        a.tests(TESTS_STATUS, "status_class_tests", 2),
+    ])
+
+
+def make_course(root: Path) -> Path:
+    """A course root holding the fixture's source and its nbgrader release; returns the release notebook."""
+    from course.build import _generate_into
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    source = root / "solutions" / FIXTURE / f"{FIXTURE}.ipynb"
+    source.parent.mkdir(parents=True)
+    nbformat.write(fixture_source(), source)
+    scratch = root / ".scratch"
+    scratch.mkdir()
+    release = _generate_into(FIXTURE, scratch)
+    shutil.copytree(release, root / "exercises" / FIXTURE)
+    shutil.rmtree(scratch)
+    return root / "exercises" / FIXTURE / f"{FIXTURE}.ipynb"
+
+
+def answer_with(notebook: Path, grade_id: str, source: str) -> None:
+    """Replace the answer cell ``grade_id`` of a notebook (as a learner would)."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = source
+    nbformat.write(nb, notebook)
+
+
+def drop_cell(notebook: Path, grade_id: str) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+    nbformat.write(nb, notebook)
+
+
+def edit_cell(notebook: Path, grade_id: str, source: str) -> None:
+    answer_with(notebook, grade_id, source)
+
+
+def solved(notebook: Path) -> None:
+    """Fill both answers with correct (differently written) solutions."""
+    answer_with(notebook, "add", "def add(a, b):\n    return sum((a, b))")
+    answer_with(notebook, "status_class", (
+        "def status_class(code):\n"
+        "    if code < 100 or code > 599:\n"
+        "        raise ValueError('out of range')\n"
+        "    return str(code)[0] + 'xx'"))
