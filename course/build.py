@@ -24,14 +24,15 @@ NAV_TAG = "course-navigation"
 INDEX_TAG = "course-index"
 
 
-def _generate_into(stem: str, scratch: Path) -> Path:
-    """Run nbgrader's GenerateAssignment for ``stem`` in ``scratch``; return the release folder."""
+def _generate_into(stem: str, scratch: Path, solutions: Path | None = None) -> Path:
+    """Run nbgrader's GenerateAssignment for ``stem`` (from ``solutions``, default the course's) in
+    ``scratch``; return the release folder."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     from course.nbgrader_plugins import nbgrader_config
 
-    shutil.copytree(paths.solutions_dir() / stem, scratch / "solutions" / stem,
+    shutil.copytree((solutions or paths.solutions_dir()) / stem, scratch / "solutions" / stem,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     config = nbgrader_config(scratch)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)

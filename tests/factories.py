@@ -67,7 +67,7 @@ def make_course(root: Path) -> Path:
     nbformat.write(fixture_source(), source)
     scratch = root / ".scratch"
     scratch.mkdir()
-    release = _generate_into(FIXTURE, scratch)
+    release = _generate_into(FIXTURE, scratch, solutions=root / "solutions")
     shutil.copytree(release, root / "exercises" / FIXTURE)
     shutil.rmtree(scratch)
     return root / "exercises" / FIXTURE / f"{FIXTURE}.ipynb"
