@@ -203,7 +203,7 @@ def count_status_classes_with(statuses, *, all_keys=True, inclusive=True, valida
     return counts
 
 
-def validate_signup_with(body, *, all_problems=True, bool_age=False, text_age=False, age_low=13, age_high=130,
+def validate_signup_with(body, *, all_problems=True, newsletter_equals=False, text_age=False, age_low=13, age_high=130,
                          unknown=True, null_newsletter=False, object_check=True, username=r"[A-Za-z0-9_]{3,20}",
                          fullmatch=True, strict_email=True):
     payload = json.loads(body) if not object_check else None
@@ -220,21 +220,18 @@ def validate_signup_with(body, *, all_problems=True, bool_age=False, text_age=Fa
     if not (isinstance(name, str) and match(username, name)):
         problems["username"] = "bad username"
     email = payload.get("email")
-    if strict_email:
-        ok = _RULES["email"](email)
-    else:
-        ok = isinstance(email, str) and "@" in email and "." in email
-    if not ok:
+    loose = isinstance(email, str) and "@" in email and "." in email
+    if not (_RULES["email"](email) if strict_email else loose):
         problems["email"] = "bad email"
     age = payload.get("age")
     if text_age and isinstance(age, str) and age.isdigit():
         age = int(age)
-    is_int = isinstance(age, int) and (bool_age or not isinstance(age, bool))
-    if not (is_int and age_low <= age <= age_high):
+    if not (isinstance(age, int) and not isinstance(age, bool) and age_low <= age <= age_high):
         problems["age"] = "bad age"
-    if "newsletter" in payload and not isinstance(payload["newsletter"], bool):
-        if not (null_newsletter and payload["newsletter"] is None):
-            problems["newsletter"] = "must be a boolean"
+    newsletter = payload.get("newsletter")
+    wrong_type = newsletter not in (True, False) if newsletter_equals else not isinstance(newsletter, bool)
+    if "newsletter" in payload and wrong_type and not (null_newsletter and newsletter is None):
+        problems["newsletter"] = "must be a boolean"
     if unknown:
         problems.update({key: "unknown" for key in payload if key not in {*_RULES, "newsletter"}})
     return problems if all_problems else dict(list(problems.items())[:1])
@@ -313,7 +310,7 @@ def read_jsonl_with(path, *, count_blanks=False, objects_only=True, keep_going=T
 def _wrong(func, **mistake):
     """``func`` with one mistake switched on, named after the mistake for the test ids."""
     wrong = partial(func, **mistake)
-    wrong.__name__ = "-".join(f"{key}={value}" for key, value in mistake.items()) or func.__name__
+    wrong.__name__ = "-".join(f"{key}={getattr(value, '__name__', value)}" for key, value in mistake.items())
     return wrong
 
 
@@ -335,7 +332,7 @@ WRONG_ANSWERS = {
     ],
     "validate_signup": [
         _wrong(validate_signup_with, all_problems=False),
-        _wrong(validate_signup_with, bool_age=True),
+        _wrong(validate_signup_with, newsletter_equals=True),
         _wrong(validate_signup_with, text_age=True),
         _wrong(validate_signup_with, age_low=14),
         _wrong(validate_signup_with, age_high=129),
