@@ -1,2 +1,3 @@
 from course.cli import main
+
 main()

@@ -37,7 +37,7 @@ def test_long_values_are_shortened(capsys):
 
 
 def test_check_that_words():
-    assert check_that("sorted", [1, 2] == sorted([2, 1]))
+    assert check_that("sorted", sorted([2, 1]) == [1, 2])
     with pytest.raises(CheckFailed, match="expected a sorted list, got \\[2, 1\\]"):
         check_that("sorted", False, got=[2, 1], expected="a sorted list")
 
