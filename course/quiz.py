@@ -28,7 +28,8 @@ from course import data
 __all__ = [
     "Item", "Career", "Reason", "CareerFit", "QuizResult", "DIMENSIONS", "BACKEND",
     "load_items", "load_careers", "load_dimensions", "scale_labels", "score", "onet_interests",
-    "next_steps", "credit", "run_terminal_quiz", "METHOD",
+    "next_steps", "credit", "run_terminal_quiz", "METHOD", "save", "load_saved", "fit_words",
+    "answers_for",
 ]
 
 BACKEND = "backend-developer"
@@ -270,13 +271,13 @@ def _reasons(you: dict[str, float], career: Career, dims: dict[str, dict]) -> tu
         if x >= HIGH and y >= HIGH:
             strength = min(x, y)
             found.append((0, -strength, Reason(d, label, "shared", x, y,
-                          f"Shared: you enjoy {what} ({label}), and this career leans on it.")))
+                          f"{label} ({what}): you enjoy it, and this career leans on it.")))
         elif y - x >= GAP:
             found.append((1, -(y - x), Reason(d, label, "gap", x, y,
-                          f"Gap: this career needs {what} ({label}) more than you seem to enjoy it.")))
+                          f"{label} ({what}): this career needs more of it than you seem to enjoy.")))
         elif x - y >= GAP:
             found.append((2, -(x - y), Reason(d, label, "unused", x, y,
-                          f"Unused: you enjoy {what} ({label}), which this career offers little of.")))
+                          f"{label} ({what}): you enjoy it, but this career offers little of it.")))
     found.sort(key=lambda entry: (entry[0], entry[1], DIMENSIONS.index(entry[2].dimension)))
     shared = [r for _, _, r in found if r.kind == "shared"][:3]
     other = [r for _, _, r in sorted(found, key=lambda e: e[1]) if r.kind != "shared"][:2]
@@ -316,6 +317,35 @@ def score(answers: dict[str, int]) -> QuizResult:
                       answers=dict(answers), notes=notes)
 
 
+def answers_for(preferences: dict[str, float], default: float = 0.2) -> dict[str, int]:
+    """The answers a person with these preferences (dimension -> 0..1, others ``default``) would give.
+
+    Used to build example personas: each item is answered by the weighted mean of the preferences it
+    measures (reverse-keyed items the other way round), rounded to the 1-5 scale.
+    """
+    unknown = sorted(set(preferences) - set(DIMENSIONS))
+    if unknown:
+        raise ValueError(f"unknown dimension(s): {', '.join(unknown)}")
+    answers = {}
+    for item in load_items():
+        total = sum(abs(w) * (preferences.get(d, default) if w > 0 else 1 - preferences.get(d, default))
+                    for d, w in item.dimensions.items())
+        level = total / sum(abs(w) for w in item.dimensions.values())
+        answers[item.id] = 1 + round(4 * min(max(level, 0.0), 1.0))
+    return answers
+
+
+def fit_words(fit: float) -> str:
+    """The fit in words, so that no reader depends on a colour or a number alone."""
+    if fit >= 80:
+        return "a strong fit"
+    if fit >= 65:
+        return "a good fit"
+    if fit >= 50:
+        return "a partial fit"
+    return "a weak fit"
+
+
 def next_steps(result: QuizResult, limit: int = 3) -> list[dict]:
     """Course steps to revisit: those behind the back-end dimensions the learner rated lowest.
 
@@ -342,6 +372,35 @@ def next_steps(result: QuizResult, limit: int = 3) -> list[dict]:
         if len(steps) >= limit:
             break
     return steps
+
+
+# --------------------------------------------------------------------------------------------- saving
+
+RESULT_KIND = "quiz"
+
+
+def save(result: QuizResult, workspace=None) -> str:
+    """Save the answers and the result to the learner's progress store (kind ``quiz``); return its path."""
+    from course.progress import ProgressStore
+
+    with ProgressStore(workspace) as store:
+        store.save_result(RESULT_KIND, {"items_version": _items_file()["version"], **result.to_dict()})
+        return str(store.path)
+
+
+def load_saved(workspace=None) -> QuizResult | None:
+    """The last saved quiz, scored again from its answers with the current data; ``None`` if there is none
+    or if it was answered on a different set of items."""
+    from course.progress import ProgressStore
+
+    with ProgressStore(workspace) as store:
+        payload = store.load_result(RESULT_KIND)
+    if not payload or payload.get("items_version") != _items_file()["version"]:
+        return None
+    try:
+        return score({k: int(v) for k, v in payload.get("answers", {}).items()})
+    except (ValueError, TypeError):
+        return None
 
 
 # --------------------------------------------------------------------------------------------- terminal
@@ -382,9 +441,5 @@ def run_terminal_quiz(input=input, output=print, workspace=None) -> QuizResult |
         output(line)
     for step in next_steps(result):
         output(f"Revisit {step['stem']} ({step['title']}): {step['why']}.")
-    from course.progress import ProgressStore
-
-    with ProgressStore(workspace) as store:
-        store.save_result("quiz", result.to_dict())
-        output(f"Saved to {store.path}.")
+    output(f"Saved to {save(result, workspace)}.")
     return result
