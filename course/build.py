@@ -30,7 +30,7 @@ def _generate_into(stem: str, scratch: Path, solutions: Path | None = None) -> P
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from course.nbgrader_plugins import nbgrader_config
+    from course.nbconfig import nbgrader_config
 
     shutil.copytree((solutions or paths.solutions_dir()) / stem, scratch / "solutions" / stem,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))

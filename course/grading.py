@@ -173,11 +173,7 @@ def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeou
 def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, feedback_to: Path | None = None,
                    cache_dir: Path | None = None) -> GradeResult:
     """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline."""
-    from nbgrader.api import Gradebook
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-
-    from course.nbgrader_plugins import nbgrader_config
+    from course.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
 
     notebook = Path(notebook)
     learner_nb = read_notebook(notebook)                                        # 1
@@ -186,7 +182,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:            # 3
         scratch = Path(tmp)
-        shutil.copyfile(_prepared_gradebook(stem, cache_dir), scratch / "gradebook.db")
+        gradebook = _prepared_gradebook(stem, cache_dir)
+        shutil.copyfile(gradebook, scratch / "gradebook.db")
         shutil.copytree(paths.solutions_dir() / stem, scratch / "solutions" / stem)
         submitted = scratch / "submitted" / STUDENT / stem
         shutil.copytree(notebook.parent, submitted, ignore=shutil.ignore_patterns(
@@ -194,27 +191,51 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
-        limit = int(config.Execute.timeout)
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-        with _quiet():
-            outcome = api.autograde(stem, STUDENT, force=True, create=True)     # 4
+        # The kernel boots in its own process while this one imports nbgrader (the two slowest steps).
+        kernel = prestart_kernel(config, submitted)
+        try:
+            outcome = _run_converter("Autograde", config, stem)                 # 4
+        finally:
+            stop_kernel(kernel)
         autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
         if not outcome["success"] or not autograded.exists():
             raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
-        with Gradebook(config.CourseDirectory.db_url) as gradebook:            # 5
-            submission = gradebook.find_submission_notebook(stem, stem, STUDENT)
-            grades = {g.name: (g.score, g.max_score) for g in submission.grades if g.cell_type == "code"}
-        parts = _parts(autograded, grades, limit)
+        parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
         feedback = None
         if feedback_to is not None:                                             # 6
-            with _quiet():
-                result = api.generate_feedback(stem, STUDENT, force=True)
+            config.HTMLExporter.template_name = "feedback"
+            result = _run_converter("GenerateFeedback", config, stem)
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
             if result["success"] and html.exists():
                 feedback_to.mkdir(parents=True, exist_ok=True)
                 feedback = str(shutil.copy(html, feedback_to / html.name))
     score = sum(p.points for p in parts)
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+
+
+def _run_converter(name: str, config, stem: str) -> dict:
+    """Run one of nbgrader's converters in this process (nbgrader.converters, not the slower nbgrader.apps)."""
+    from nbgrader import converters
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = stem
+    coursedir.student_id = STUDENT
+    app = getattr(converters, name)(coursedir=coursedir, config=config)
+    app.force = True
+    if name == "Autograde":
+        app.create_student = True
+    with _quiet():
+        return capture_log(app)
+
+
+def _scores(config, stem: str) -> dict[str, tuple[float, float]]:
+    from nbgrader.api import Gradebook
+
+    with _quiet(), Gradebook(config.CourseDirectory.db_url) as gradebook:
+        submission = gradebook.find_submission_notebook(stem, stem, STUDENT)
+        return {g.name: (g.score, g.max_score) for g in submission.grades if g.cell_type == "code"}
 
 
 @contextmanager

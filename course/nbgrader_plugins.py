@@ -4,35 +4,20 @@
 - :class:`HideTestTracebacks` keeps hidden test lines out of feedback: a traceback quotes the line that
   failed, which may be a hidden one, so test-cell tracebacks are cut to ``Name: message``.
 - :class:`SafeExecute` grades a notebook whose kernel dies: the cell that was running and every cell after
-  it get an error output, so nbgrader scores them zero instead of treating "no output" as passed.
+  it get an error output, so nbgrader scores them zero instead of treating "no output" as passed. It also
+  runs on a kernel started in advance (:data:`course.nbconfig.PRESTARTED`), so the kernel boots while
+  nbgrader is still being imported.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets.config import Config, PyFileConfigLoader
 
-from course.paths import course_root
+from course.nbconfig import KERNEL_DIED, PRESTARTED, nbgrader_config
 
 __all__ = ["nbgrader_config", "HideTestTracebacks", "SafeExecute", "KERNEL_DIED"]
-
-KERNEL_DIED = "KernelDied"
-
-
-def nbgrader_config(root: Path, *, timeout: int | None = None) -> Config:
-    """The course's nbgrader config with its course directory moved to ``root`` (a scratch folder)."""
-    loader = PyFileConfigLoader("nbgrader_config.py", path=str(course_root()))
-    config = loader.load_config()
-    config.CourseDirectory.root = str(root)
-    config.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
-    config.Exchange.root = str(Path(root) / "exchange")
-    if timeout is not None:
-        config.Execute.timeout = timeout
-    return config
 
 
 def _is_test_cell(cell) -> bool:
@@ -62,6 +47,8 @@ class SafeExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._running_index = -1
+        if km is None and PRESTARTED:
+            km = PRESTARTED.pop()  # used once: a second notebook gets a kernel of its own
         try:
             return super().preprocess(nb, resources, km=km)
         except DeadKernelError:

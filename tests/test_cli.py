@@ -1,0 +1,135 @@
+"""The course command, run as a learner runs it: unknown steps, broken notebooks, grading, progress, start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+from factories import answer_with
+
+from course import cli, workspace
+from course.servers import free_port
+
+STEP = "01-programming-basics"
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory) -> Path:
+    ws = tmp_path_factory.mktemp("ws")
+    workspace.sync(ws)
+    return ws
+
+
+def test_unknown_step_is_one_line_and_exit_2(tmp_path):
+    result = CliRunner().invoke(cli.main, ["grade", "42", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("course: unknown step '42'; valid steps: 00-welcome, 01-programming-basics")
+
+
+def test_step_without_exercise_is_refused(tmp_path):
+    result = CliRunner().invoke(cli.main, ["grade", "00", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "has no exercise assignment" in result.output
+
+
+def test_steps_lists_the_roadmap():
+    result = run("steps")
+    assert result.output.count("\n") == 12
+    assert STEP in result.output
+
+
+def test_broken_notebook_json_is_one_line_and_nothing_is_touched(tmp_path):
+    workspace.sync(tmp_path)
+    notebook = workspace.exercise_copy(tmp_path, STEP)
+    notebook.write_text('{"cells": [}', encoding="utf-8")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--workspace", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "is not valid notebook JSON" in result.output
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "progress.db" not in p.name}
+    assert after == {p: b for p, b in before.items() if "progress.db" not in p.name}
+    assert run("progress", "--workspace", str(tmp_path)).output.count("/") == 0  # no grade recorded
+
+
+@pytest.mark.slow
+def test_grade_json_records_progress_and_writes_feedback(synced):
+    result = run("grade", "1", "--workspace", str(synced), "--json")
+    data = json.loads(result.output)
+    assert data["stem"] == STEP and data["score"] == 0 and data["max_score"] > 0
+    assert {"grade_id", "points", "max_points", "passed", "message"} <= set(data["parts"][0])
+    assert Path(data["feedback"]).is_file() and Path(data["feedback"]).is_relative_to(synced / "feedback")
+    progress = run("progress", "--workspace", str(synced)).output
+    assert f"0/{data['max_score']:g}" in progress
+    assert run("grade", STEP, "--workspace", str(synced)).output.splitlines()[-2].startswith("score: 0 /")
+
+
+@pytest.mark.slow
+def test_grade_after_solving_one_part_with_the_solution_source(synced, tmp_path):
+    """Copy one answer cell of the source into the learner's copy: exactly that part's points come."""
+    from course import paths
+
+    source = nbformat.read(paths.solution_path(STEP), as_version=4)
+    first = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    mine = workspace.exercise_copy(synced, STEP)
+    answer_with(mine, first.metadata["nbgrader"]["grade_id"], first.source)
+    data = json.loads(run("grade", "01", "--workspace", str(synced), "--json").output)
+    assert data["score"] > 0
+    assert data["parts"][0]["passed"] and not all(p["passed"] for p in data["parts"])
+
+
+def test_doctor_reports_and_exits_zero_here():
+    result = run("doctor")
+    assert "[ok  ] nbgrader" in result.output
+    assert result.exit_code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_start_serves_real_jupyterlab_and_stops_on_ctrl_c(tmp_path):
+    port = free_port()
+    ws = tmp_path / "ws"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "course", "start", "--no-browser", "--port", str(port), "--workspace", str(ws)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "JUPYTER_NO_CONFIG": "1"},
+    )
+    try:
+        url = ""
+        deadline = time.monotonic() + 60
+        while not url and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith("open: "):
+                url = line.split("open: ", 1)[1].strip()
+        assert url.startswith(f"http://127.0.0.1:{port}/lab/tree/lessons/")
+        token = url.split("token=")[1]
+        status = None
+        while status is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}") as response:
+                    status = json.load(response)
+            except OSError:
+                time.sleep(0.3)
+        assert status is not None and "started" in status
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/lessons?token={token}") as response:
+            names = {entry["name"] for entry in json.load(response)["content"]}
+        assert f"{STEP}.ipynb" in names
+        assert workspace.exercise_copy(ws, STEP).exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    assert code == 0
