@@ -67,6 +67,7 @@ class Career:
     basis: dict[str, str]                # dimension -> "O*NET <SOC>" or "judgement: <reason>"
     onet: tuple[str, ...] = ()
     onet_note: str = ""
+    outside_software: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ def load_careers() -> tuple[Career, ...]:
             profile[dim] = round((float(value) - 1) / 4, 4)
             basis[dim] = f"judgement: {reason}"
         careers.append(Career(id=entry["id"], title=entry["title"], summary=entry["summary"], profile=profile,
-                              basis=basis, onet=tuple(codes), onet_note=entry.get("onet_note", "")))
+                              basis=basis, onet=tuple(codes), onet_note=entry.get("onet_note", ""),
+                              outside_software=bool(entry.get("outside_software", False))))
     return tuple(careers)
 
 
