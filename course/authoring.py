@@ -9,7 +9,7 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-__all__ = ["markdown", "code", "answer", "tests", "locked_markdown", "notebook", "nbgrader_role"]
+__all__ = ["markdown", "code", "answer", "tests", "locked_code", "locked_markdown", "notebook", "nbgrader_role"]
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -44,6 +44,11 @@ def answer(source: str, grade_id: str):
 def tests(source: str, grade_id: str, points: float):
     """An autograded test cell (locked); ``### BEGIN HIDDEN TESTS`` blocks are removed from the release."""
     return new_code_cell(source, metadata=_meta(grade_id, grade=True, solution=False, locked=True, points=points))
+
+
+def locked_code(source: str, grade_id: str):
+    """A read-only code cell (setup, given code): nbgrader restores it if a learner edits it."""
+    return new_code_cell(source, metadata=_meta(grade_id, grade=False, solution=False, locked=True))
 
 
 def locked_markdown(source: str, grade_id: str):

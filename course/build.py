@@ -110,10 +110,12 @@ def _generated_cells(step: manifest.Step) -> dict[str, str]:
     return cells
 
 
-def update_navigation(*, check: bool = False) -> list[str]:
-    """Write (or, with ``check``, compare) the generated cells of every ready lesson."""
+def update_navigation(stems=None, *, check: bool = False) -> list[str]:
+    """Write (or, with ``check``, compare) the generated cells of every ready lesson (or of ``stems``)."""
     changed = []
     for step in manifest.steps(ready_only=True):
+        if stems and step.stem not in stems:
+            continue
         path = paths.lesson_path(step.stem)
         if not path.exists():
             continue
@@ -140,11 +142,13 @@ def _has_outputs(nb) -> bool:
                for c in nb.cells)
 
 
-def strip_outputs(*, check: bool = False) -> list[str]:
+def strip_outputs(stems=None, *, check: bool = False) -> list[str]:
     """Clear outputs and execution counts of the committed sources (lessons and exercise sources)."""
     changed = []
     root = paths.course_root()
     for path in sorted([*paths.notebooks_dir().glob("*.ipynb"), *paths.solutions_dir().glob("*/*.ipynb")]):
+        if stems and path.stem not in stems:
+            continue
         nb = nbformat.read(path, as_version=4)
         if _has_outputs(nb):
             changed.append(f"{path.relative_to(root)} (has outputs)")
@@ -157,7 +161,9 @@ def strip_outputs(*, check: bool = False) -> list[str]:
     return changed
 
 
-def build(*, check: bool = False) -> list[str]:
+def build(stems=None, *, check: bool = False) -> list[str]:
+    """Build everything (or only the steps ``stems``); returns the files changed (or stale, with ``check``)."""
     # Order matters: outputs are stripped before the release is generated from the sources, and navigation
     # (fast, independent of nbgrader) comes first so a check reports it even if nbgrader fails.
-    return strip_outputs(check=check) + update_navigation(check=check) + generate_release(check=check)
+    return (strip_outputs(stems, check=check) + update_navigation(stems, check=check)
+            + generate_release(stems, check=check))

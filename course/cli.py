@@ -49,12 +49,16 @@ def steps():
 
 
 @main.command()
+@click.argument("steps_to_build", metavar="[STEP]...", nargs=-1)
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 and name the files that are stale.")
-def build(check):
-    """Regenerate exercises/ (nbgrader) and the lessons' navigation from the sources and the manifest."""
+def build(steps_to_build, check):
+    """Regenerate exercises/ (nbgrader) and the lessons' navigation from the sources and the manifest.
+
+    With STEP arguments (01, 01-programming-basics...), only those steps are built or checked."""
     from course.build import build as run_build
 
-    changed = run_build(check=check)
+    stems = [resolve_step(name).stem for name in steps_to_build] or None
+    changed = run_build(stems, check=check)
     if check and changed:
         click.echo("stale generated files (run 'course build'):")
         for name in changed:

@@ -36,6 +36,8 @@ def run_jupyterlab(workspace: Path, *, port: int = 8888, open_browser: bool = Tr
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
         f"--ServerApp.open_browser={open_browser}", f"--LabApp.default_url=/lab/tree/{home}",
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI machines often run as root
     echo(f"JupyterLab for your workspace {workspace}")
     echo(f"open: {url}")
     echo("stop with Ctrl-C")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
@@ -30,32 +29,40 @@ def test_committed_notebooks_carry_no_outputs():
         assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
-def _solution_lines(source: str) -> list[str]:
-    lines, inside = [], False
+def _split(source: str, begin: str, end: str) -> tuple[set[str], set[str]]:
+    """(lines inside begin/end blocks, lines outside them), stripped, ignoring short and comment lines."""
+    inside, outside, inner = set(), set(), False
     for line in source.splitlines():
-        if "### BEGIN SOLUTION" in line:
-            inside = True
-        elif "### END SOLUTION" in line:
-            inside = False
-        elif inside and len(line.strip()) > 15 and not line.strip().startswith("#"):
-            lines.append(line.strip())
-    return lines
+        text = line.strip()
+        if begin in text:
+            inner = True
+        elif end in text:
+            inner = False
+        elif len(text) > 8 and not text.startswith("#"):
+            (inside if inner else outside).add(text)
+    return inside, outside
 
 
-def _hidden_lines(source: str) -> list[str]:
-    block = re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", source, flags=re.S)
-    return [line.strip() for b in block for line in b.splitlines() if len(line.strip()) > 15]
+def _by_grade_id(nb) -> dict[str, str]:
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
 
 
 @pytest.mark.parametrize("stem", GRADED)
 def test_no_solution_code_or_hidden_test_text_in_the_release(stem):
-    source = nbformat.read(REPO / "solutions" / stem / f"{stem}.ipynb", as_version=4)
-    release_path = REPO / "exercises" / stem / f"{stem}.ipynb"
-    release_text = "\n".join(c.source for c in nbformat.read(release_path, as_version=4).cells)
-    assert "BEGIN SOLUTION" not in release_text and "BEGIN HIDDEN TESTS" not in release_text
-    for cell in source.cells:
-        for line in _solution_lines(cell.source) + _hidden_lines(cell.source):
-            assert line not in release_text, f"{stem}: '{line}' leaked into the release"
+    source = _by_grade_id(nbformat.read(REPO / "solutions" / stem / f"{stem}.ipynb", as_version=4))
+    release_nb = nbformat.read(REPO / "exercises" / stem / f"{stem}.ipynb", as_version=4)
+    release = _by_grade_id(release_nb)
+    everything = "\n".join(c.source for c in release_nb.cells)
+    assert "BEGIN SOLUTION" not in everything and "BEGIN HIDDEN TESTS" not in everything
+    assert set(release) == set(source), "every graded cell of the source is in the release"
+    for grade_id, text in source.items():
+        released = {line.strip() for line in release[grade_id].splitlines()}
+        for begin, end in (("### BEGIN SOLUTION", "### END SOLUTION"),
+                           ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")):
+            inside, outside = _split(text, begin, end)
+            leaked = (inside - outside) & released
+            assert not leaked, f"{stem}/{grade_id}: {sorted(leaked)[:3]} leaked into the release"
 
 
 def test_generated_navigation_links_neighbours():
