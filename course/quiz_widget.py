@@ -79,8 +79,9 @@ def result_html(result: quiz.QuizResult, saved_to: str | None = None, top: int =
         marker = " (back-end)" if entry.career_id == quiz.BACKEND else ""
         rows.append(f"<tr><td>{i}</td><td>{html.escape(entry.title)}{marker}</td><td>{entry.fit:.0f}</td>"
                     f"<td>{quiz.fit_words(entry.fit)}</td></tr>")
-    parts.append("<h4>Careers ranked by fit</h4><table><thead><tr><th>Rank</th><th>Career</th><th>Fit</th>"
-                 "<th>In words</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    head = "".join(f'<th style="text-align:left">{name}</th>' for name in ("Rank", "Career", "Fit", "In words"))
+    parts.append(f"<h4>Careers ranked by fit</h4><table><thead><tr>{head}</tr></thead><tbody>"
+                 + "".join(rows) + "</tbody></table>")
     parts.append("<h4>Why the best fits fit</h4>")
     shown = list(result.top(3))
     if quiz.BACKEND not in [c.career_id for c in shown]:
@@ -174,7 +175,8 @@ class QuizWidget(widgets.VBox):
         item = self.items[self.index]
         total = len(self.items)
         self.counter.value = f"<p>Question {self.index + 1} of {total}</p>"
-        self.statement.value = f"<p><strong>How much would you like to: {html.escape(item.text)}</strong></p>"
+        activity = item.text[0].lower() + item.text[1:]  # every item starts with a verb
+        self.statement.value = f"<p><strong>How much would you like to {html.escape(activity)}</strong></p>"
         self._updating = True
         self.choices.value = self.answers.get(item.id)
         self._updating = False
