@@ -10,22 +10,24 @@ algorithm performs does not. So step 07 measures time once, to show it, and judg
 - :func:`measure_counts` and :func:`measure_seconds` run a function over growing inputs.
 
 It also holds the pieces the lesson's concurrency demo needs in an importable module (a worker process
-cannot import a function defined in a notebook): :func:`fetch` and :func:`slow_handler`.
+cannot import a function defined in a notebook): :func:`fetch`, :func:`slow_handler` and
+:func:`serve_slow`, a local server that answers slowly, like a busy database.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import timeit
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import total_ordering
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = [
     "OpCounter", "Counted", "counted", "CountingList", "TooManyOperations", "measure_counts",
-    "measure_seconds", "fetch", "slow_handler",
+    "measure_seconds", "fetch", "slow_handler", "serve_slow", "SlowServer",
 ]
 
 
@@ -192,3 +194,38 @@ def slow_handler(delay: float = 0.2, body: bytes = b"done\n") -> type[BaseHTTPRe
             pass
 
     return SlowHandler
+
+
+class _WideBacklogServer(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: when more connections arrive at the same instant,
+    # the kernel drops the extra ones and the clients retry a second later, which would spoil the timings.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+class SlowServer:
+    """A :func:`slow_handler` server on 127.0.0.1 in a background thread; ``url``, ``stop()``."""
+
+    def __init__(self, delay: float = 0.2):
+        self._httpd = _WideBacklogServer(("127.0.0.1", 0), slow_handler(delay))
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="course-slow-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join(timeout=10)
+        self._httpd.server_close()
+
+    def __enter__(self) -> SlowServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve_slow(delay: float = 0.2) -> SlowServer:
+    """Start a local HTTP server whose every answer takes ``delay`` seconds; call ``stop()`` when done."""
+    return SlowServer(delay)
