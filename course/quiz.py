@@ -121,6 +121,7 @@ class QuizResult:
         lines = [f"Back-end fit: {self.backend_fit:.0f}/100 (rank {self.rank_of(BACKEND)} of {len(self.ranking)})"]
         for i, entry in enumerate(self.top(n), start=1):
             lines.append(f"{i:>2}. {entry.title:<45} {entry.fit:5.1f}")
+        lines.append(f"Why {self.ranking[0].title} comes first:")
         lines.extend(f"    - {reason.text}" for reason in self.top_reasons)
         lines.extend(f"Note: {note}" for note in self.notes)
         return lines
