@@ -157,11 +157,11 @@ def parse_range(header, size):
             raise RangeNotSatisfiable(f"empty suffix range of a {size}-byte file")
         return max(size - suffix, 0), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         raise ValueError(f"first position after the last: {spec!r}")
     if first >= size:
         raise RangeNotSatisfiable(f"range starts at {first}, the file has {size} bytes")
+    last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 '''
 
@@ -190,11 +190,16 @@ REVIEW_CHECKLIST: dict[str, str] = {
     "missing-tests": "Does behaviour change without a test that shows it?",
     "mutable-default": "Is a list, dict or set used as a default argument value?",
     "query-in-loop": "Is a database query run once per item of a loop (N+1)?",
-    "unvalidated-input": "Is request data used without checking its type, range or size?",
+    "unclear-name": "Does a name hide what a thing is or does (data2, tmp, do_stuff)?",
     "wrong-status": "Does an endpoint answer with a status code that does not fit (200 for a create)?",
 }
 
-MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    """Text without terminal colour codes (a notebook kernel may ask tools for colour)."""
+    return _ANSI.sub("", text)
 
 
 def source(name: str) -> str:
@@ -220,6 +225,7 @@ class PytestRun:
     output: str
     counts: dict[str, int] = field(default_factory=dict)
     timed_out: bool = False
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -257,6 +263,7 @@ def _pytest_env() -> dict[str, str]:
     # are not needed here; a clean environment also keeps an outer pytest's options out of this run.
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PY_COLORS"] = "0"  # plain text output, even when the kernel's environment asks for colour
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_CURRENT_TEST"):
         env.pop(name, None)
     return env
@@ -271,21 +278,26 @@ def run_pytest(folder: str | Path, *args: str, timeout: float = 60) -> PytestRun
     except subprocess.TimeoutExpired as expired:
         output = (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
         return PytestRun(returncode=-1, output=output, timed_out=True)
-    output = done.stdout + done.stderr
-    return PytestRun(returncode=done.returncode, output=output, counts=_counts(done.stdout))
+    output = _plain(done.stdout + done.stderr)
+    return PytestRun(returncode=done.returncode, output=output, counts=_counts(_plain(done.stdout)))
 
 
-def run_tests_against(files: dict[str, str], *args: str, timeout: float = 30) -> PytestRun:
+def run_tests_against(files: dict[str, str], *args: str, timeout: float = 30,
+                      read_back: tuple[str, ...] = ()) -> PytestRun:
     """Write ``files`` (name -> text) into a fresh temporary folder, run pytest there, remove the folder.
 
-    The folder gets an empty ``pytest.ini``, so no configuration from around it applies.
+    The folder gets an empty ``pytest.ini``, so no configuration from around it applies. Files named in
+    ``read_back`` (a report the run wrote, say) are read into ``files`` of the result before the folder goes.
     """
     folder = Path(tempfile.mkdtemp(prefix="course-pytest-"))
     try:
         (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         for name, text in files.items():
             (folder / name).write_text(text, encoding="utf-8")
-        return run_pytest(folder, *args, timeout=timeout)
+        run = run_pytest(folder, *args, timeout=timeout)
+        run.files = {name: (folder / name).read_text(encoding="utf-8") for name in read_back
+                     if (folder / name).is_file()}
+        return run
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -376,7 +388,7 @@ def pdb_transcript(func, *args, commands: list[str], **kwargs) -> str:
     debugger.prompt = "(Pdb) "
     with contextlib.redirect_stdout(printed):
         debugger.runcall(func, *args, **kwargs)
-    return printed.getvalue()
+    return _plain(printed.getvalue())
 
 
 def run_ci(steps: list[tuple[str, list[str]]], folder: str | Path, *, timeout: float = 60) -> list[dict]:
@@ -388,7 +400,7 @@ def run_ci(steps: list[tuple[str, list[str]]], folder: str | Path, *, timeout: f
         try:
             done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=timeout,
                                   env=_pytest_env(), check=False)
-            ok, output = done.returncode == 0, (done.stdout + done.stderr).strip()
+            ok, output = done.returncode == 0, _plain(done.stdout + done.stderr).strip()
         except subprocess.TimeoutExpired:
             ok, output = False, f"timed out after {timeout} s"
         results.append({"step": name, "ok": ok, "last line": output.splitlines()[-1] if output else ""})
