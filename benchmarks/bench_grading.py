@@ -35,6 +35,7 @@ def timed(command, cwd) -> float:
 
 def nbgrader_course(stem: str, root: Path, submission: Path) -> None:
     """An nbgrader course folder with the assignment generated and one submission, ready to autograde."""
+    root.mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(paths.solutions_dir() / stem, root / "solutions" / stem)
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", stem, "--force"], cwd=root,

@@ -24,11 +24,16 @@ __all__ = [
     "paths",
     "authoring",
     "data",
+    "frameworks",
+    "quiz",
+    "quiz_widget",
+    "certifications",
 ]
 
 _LAZY_MODULES = {
     "manifest", "servers", "services", "progress", "grading", "workspace", "build", "doctor", "paths",
-    "authoring", "data",
+    "authoring", "data", "frameworks", "quiz",
+    "quiz_widget", "certifications",
 }
 _CHECK_NAMES = {"check", "check_that", "check_raises", "CheckFailed"}
 

@@ -109,9 +109,10 @@ def grade(step, workspace, as_json, timeout):
     """Grade your exercise for STEP (e.g. 01 or 01-programming-basics) with the hidden tests."""
     import json
 
-    from course.grading import GradingError
+    from course.grading import GradingError, skip_slow_optional_imports
     from course.grading import grade as run_grade
 
+    skip_slow_optional_imports()
     chosen = resolve_step(step, need_exercise=True)
     try:
         result = run_grade(chosen, workspace, timeout=timeout)
@@ -136,6 +137,15 @@ def progress(workspace):
 
 
 @main.command()
+@workspace_option
+def quiz(workspace):
+    """Take the career-fit quiz in the terminal (answers are saved to your workspace)."""
+    from course.quiz import run_terminal_quiz
+
+    sys.exit(0 if run_terminal_quiz(workspace=workspace) else 1)
+
+
+@main.command()
 def doctor():
     """Check Python, packages, the Jupyter kernel, git and optional components."""
     from course.doctor import run_checks
@@ -147,3 +157,8 @@ def doctor():
     failures = [f for f in findings if f.level == "fail"]
     click.echo("all good" if not failures else f"{len(failures)} problem(s) to fix")
     sys.exit(1 if failures else 0)
+
+
+from course.classroom_cli import classroom  # noqa: E402 - the instructor's commands, in their own module
+
+main.add_command(classroom)

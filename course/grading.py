@@ -6,10 +6,10 @@ feedback HTML (hidden tests removed) into the workspace and records the result i
 
 The pipeline, in order (each step needs the one before):
 
-1. read the learner's notebook — broken JSON stops here with one clear message, nothing else touched;
-2. note which test cells the learner deleted or edited (nbgrader restores them from the source in step 4);
-3. lay out the scratch course: a copy of the prepared gradebook (cached per version of the source), the
-   source folder, and the learner's folder as ``submitted/learner/<stem>``;
+1. check the learner's notebook is JSON — broken JSON stops here with one clear message, nothing touched;
+2. lay out the scratch course: a copy of the prepared gradebook (cached per version of the source), the
+   source folder, and the learner's folder as ``submitted/learner/<stem>``; start the kernel there;
+3. note which test cells the learner deleted or edited (nbgrader restores them from the source in step 4);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
 6. generate feedback HTML without hidden tests, copy it into the workspace, record the grade.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -62,10 +63,20 @@ class GradeResult:
         return asdict(self)
 
 
-def read_notebook(path: Path):
-    """Read a notebook, or raise :class:`GradingError` with one line saying what is wrong."""
-    import nbformat
+def skip_slow_optional_imports() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` in a grading process.
 
+    jsonschema imports that optional package, when installed, to check the "iri" string format; it builds a
+    full grammar parser at import (over a second, half the time of a whole grading run). Notebook schemas
+    never use that format, so a process that only grades leaves it out: jsonschema then checks "iri" less
+    strictly, as it does when the package is absent. Called by the ``course grade`` command only.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def check_json(path: Path) -> str:
+    """The text of a notebook file that is valid JSON, or :class:`GradingError` with one line saying why."""
     path = Path(path)
     if not path.exists():
         raise GradingError(f"{path} does not exist; run 'course start' to copy the exercises into your workspace")
@@ -77,6 +88,14 @@ def read_notebook(path: Path):
             f"{path} is not valid notebook JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
             "undo the last edit made outside Jupyter, or rename the file and run 'course start' for a fresh copy"
         ) from None
+    return text
+
+
+def read_notebook(path: Path, text: str | None = None):
+    """Read a notebook, or raise :class:`GradingError` with one line saying what is wrong."""
+    import nbformat
+
+    text = text if text is not None else check_json(path)
     try:
         return nbformat.reads(text, as_version=4)
     except Exception as error:  # noqa: BLE001 - any reason nbformat refuses it is reported the same way
@@ -114,10 +133,10 @@ def _source_digest(stem: str) -> str:
 
 def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
     """A gradebook holding the assignment ``stem``, generated once per version of its source."""
-    from course.build import _generate_into
-
     target = cache_dir / f"{stem}-{_source_digest(stem)}.db"
     if not target.exists():
+        from course.build import _generate_into
+
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="course-prepare-") as tmp:
             _generate_into(stem, Path(tmp))
@@ -176,14 +195,11 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     from course.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
 
     notebook = Path(notebook)
-    learner_nb = read_notebook(notebook)                                        # 1
-    release_nb = read_notebook(paths.release_path(stem))
-    restored = _tampered(learner_nb, release_nb)                                # 2
+    text = check_json(notebook)                                                 # 1
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:            # 3
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:            # 2
         scratch = Path(tmp)
-        gradebook = _prepared_gradebook(stem, cache_dir)
-        shutil.copyfile(gradebook, scratch / "gradebook.db")
+        shutil.copyfile(_prepared_gradebook(stem, cache_dir), scratch / "gradebook.db")
         shutil.copytree(paths.solutions_dir() / stem, scratch / "solutions" / stem)
         submitted = scratch / "submitted" / STUDENT / stem
         shutil.copytree(notebook.parent, submitted, ignore=shutil.ignore_patterns(
@@ -191,9 +207,12 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
-        # The kernel boots in its own process while this one imports nbgrader (the two slowest steps).
+        # The kernel boots in its own process (on the other core) while this one imports nbformat and
+        # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
         try:
+            learner_nb = read_notebook(notebook, text)
+            restored = _tampered(learner_nb, read_notebook(paths.release_path(stem)))   # 3
             outcome = _run_converter("Autograde", config, stem)                 # 4
         finally:
             stop_kernel(kernel)
@@ -257,7 +276,6 @@ def _last_error(outcome: dict) -> str:
 def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | None = None,
           record: bool = True) -> GradeResult:
     """Grade the workspace copy of a step's exercise, write its feedback, and record it as progress."""
-    from course.progress import ProgressStore
     from course.workspace import exercise_copy
 
     step = step if isinstance(step, manifest.Step) else manifest.resolve(step, need_exercise=True)
@@ -266,6 +284,8 @@ def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | No
                             feedback_to=workspace / "feedback" / step.stem,
                             cache_dir=workspace / ".course" / "gradebooks")
     if record:
+        from course.progress import ProgressStore  # imported late: SQLAlchemy loads while nothing waits on it
+
         with ProgressStore(workspace) as store:
             store.record_grade(step.stem, result.score, result.max_score, [asdict(p) for p in result.parts])
     return result

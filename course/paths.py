@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+STATE_DIR = ".course"  # inside a learner's workspace: progress store, shipped-file record, caches
 DATA_DIR = PACKAGE_DIR / "data"
 
 

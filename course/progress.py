@@ -16,10 +16,10 @@ from sqlalchemy import Float, Integer, String, Text, create_engine, event, selec
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from course import manifest
+from course.paths import STATE_DIR
 
 __all__ = ["ProgressStore", "find_workspace", "progress_rows", "progress_frame", "plot_progress", "STATE_DIR"]
 
-STATE_DIR = ".course"
 
 
 class _Base(DeclarativeBase):

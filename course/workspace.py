@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course import manifest, paths
-from course.progress import STATE_DIR
+from course.paths import STATE_DIR
 
 __all__ = ["SyncReport", "sync", "lesson_copy", "exercise_copy", "update_name", "ensure_workspace"]
 

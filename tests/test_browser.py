@@ -4,8 +4,9 @@ The test starts JupyterLab itself on a free port with a temporary workspace hold
 all cells from the Run menu, answers the quiz by clicking (the last answer with the keyboard alone), checks
 that the result appears and was saved to the progress store, and saves screenshots to ``artifacts/``.
 
-It needs Debian's Chromium (``apt-get install -y chromium``); Playwright never downloads a browser here. In
-CI (``CI=true``) a missing Chromium fails the test instead of skipping it.
+It needs Debian's Chromium; when it is missing and the tests run as root on Debian (a fresh CI machine), the
+fixture installs it with apt-get, so the README's test command sets up everything. Playwright never downloads
+a browser. In CI (``CI=true``) a Chromium that is still missing fails the test instead of skipping it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from provision import install_debian_package
 
 from course import quiz
 from course.progress import ProgressStore
@@ -54,7 +56,7 @@ def playwright_api():
         from playwright import sync_api
     except ImportError:
         _missing("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.is_file():
+    if not CHROMIUM.is_file() and not install_debian_package("chromium", CHROMIUM):
         _missing(f"no Chromium at {CHROMIUM}")
     return sync_api
 

@@ -133,3 +133,24 @@ def test_start_serves_real_jupyterlab_and_stops_on_ctrl_c(tmp_path):
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
     assert code == 0
+
+
+def test_quiz_in_the_terminal_saves_the_result(tmp_path):
+    from course.progress import ProgressStore
+    from course.quiz import load_items
+
+    answers = "".join(f"{1 + i % 5}\n" for i in range(len(load_items())))
+    result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "backend-developer" in result.output.lower() or "back-end" in result.output.lower()
+    with ProgressStore(tmp_path) as store:
+        assert store.load_result("quiz") is not None
+
+
+def test_quiz_stopped_early_exits_1_and_saves_nothing(tmp_path):
+    from course.progress import ProgressStore
+
+    result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input="4\nq\n")
+    assert result.exit_code == 1
+    with ProgressStore(tmp_path) as store:
+        assert store.load_result("quiz") is None
