@@ -8,10 +8,11 @@ port at once and leaves no process behind.
 from __future__ import annotations
 
 import socket
+import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 __all__ = ["BackgroundServer", "free_port", "serve_handler", "serve_wsgi", "serve_asgi", "stop_all", "running"]
@@ -104,8 +105,10 @@ class _ThreadingWSGIServer(WSGIServer):
             self.shutdown_request(request)
 
 
-def serve_handler(handler: type[BaseHTTPRequestHandler], *, port: int = 0, name: str = "http") -> BackgroundServer:
-    """Serve a ``http.server`` request handler class (the standard library's own HTTP/1.1 server)."""
+def serve_handler(handler: type[socketserver.BaseRequestHandler], *, port: int = 0,
+                  name: str = "http") -> BackgroundServer:
+    """Serve a request handler class on a threading TCP server: a ``http.server`` handler (the standard
+    library's own HTTP/1.1 server), or any ``socketserver`` handler that speaks HTTP itself (e.g. with h11)."""
     httpd = ThreadingHTTPServer((HOST, port), handler)
     httpd.daemon_threads = True
 
