@@ -13,6 +13,7 @@ import math
 import random
 import re
 import socket
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -163,8 +164,12 @@ ANSWERS = ["binary_search", "lru_cache", "top_k", "classify_growth", "safe_seat_
 def part_runner():
     """Run the setup cells, answers and one test cell in a fresh IPython namespace; True if it passed."""
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    shell = InteractiveShell.instance()
+    main_module = sys.modules["__main__"]  # IPython swaps it; spawned processes need the real one
+    config = Config()
+    config.HistoryManager.enabled = False  # no history database in ~/.ipython
+    shell = InteractiveShell.instance(config=config)
     cells = _cells()
 
     def run(test_id: str, **answers: str) -> bool:
@@ -175,7 +180,8 @@ def part_runner():
             assert shell.run_cell(source, silent=True).success, grade_id
         return shell.run_cell(cells[test_id], silent=True).success
 
-    return run
+    yield run
+    sys.modules["__main__"] = main_module
 
 
 @pytest.mark.slow

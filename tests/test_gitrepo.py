@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -243,8 +244,12 @@ def _solution(source: str) -> str:
 def part_runner():
     """Run the setup cell, answers and one test cell in a fresh IPython namespace; True if it passed."""
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    shell = InteractiveShell.instance()
+    main_module = sys.modules["__main__"]  # IPython swaps it; spawned processes need the real one
+    config = Config()
+    config.HistoryManager.enabled = False  # no history database in ~/.ipython
+    shell = InteractiveShell.instance(config=config)
     cells = _cells()
 
     def run(test_id: str, **answers: str) -> bool:
@@ -257,6 +262,7 @@ def part_runner():
         return shell.run_cell(cells[test_id], silent=True).success
 
     yield run
+    sys.modules["__main__"] = main_module
     gitrepo.cleanup()
 
 
