@@ -289,6 +289,19 @@ def test_digest_retries_then_opens_its_circuit(project):
         assert httpx.get(digest.url + "/health").json()["upstream_circuit"] == "open"
 
 
+@pytest.mark.slow
+@pytest.mark.service
+def test_load_benchmark_runs_and_reports_both_configurations():
+    """A tiny run of benchmarks/bench_capstone_load.py: it works and reports; its timings are not judged."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_capstone_load.py"
+    result = subprocess.run([sys.executable, str(script), "--requests", "40", "--rounds", "1", "--tasks", "3"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for expected in ("baseline (cache off): 40 requests", "cached (Redis, 30 s): 40 requests",
+                     "p50: baseline", "p95: baseline", "ratio baseline/cached", "errors: 0"):
+        assert expected in result.stdout, result.stdout
+
+
 # --- processes are stopped ------------------------------------------------------------------------
 
 
