@@ -9,39 +9,26 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 __all__ = [
-    "check",
-    "check_that",
-    "check_raises",
-    "CheckFailed",
-    "manifest",
-    "servers",
-    "services",
-    "progress",
-    "grading",
-    "workspace",
-    "build",
-    "doctor",
-    "paths",
-    "authoring",
-    "data",
-    "frameworks",
-    "quiz",
-    "quiz_widget",
-    "certifications",
+    # instant checks, for exercise notebooks
+    "check", "check_that", "check_raises", "CheckFailed",
+    # the course's machinery
+    "manifest", "paths", "data", "build", "authoring", "grading", "workspace", "progress", "doctor",
+    # what lessons start and use
+    "servers", "services", "web", "frameworks", "databases", "capstone", "gitrepo", "fundamentals",
+    "portfolio", "practice", "jobsearch", "quiz", "quiz_widget", "certifications",
 ]
 
-_LAZY_MODULES = {
-    "manifest", "servers", "services", "progress", "grading", "workspace", "build", "doctor", "paths",
-    "authoring", "data", "frameworks", "quiz",
-    "quiz_widget", "certifications",
-}
 _CHECK_NAMES = {"check", "check_that", "check_raises", "CheckFailed"}
 
 
 def __getattr__(name):
-    # Lazy loading keeps `from course import check` fast inside a running kernel.
+    # Lazy loading keeps `from course import check` fast inside a running kernel: a module of the package
+    # is imported on first use, as `course.servers` or `from course import servers`.
     if name in _CHECK_NAMES:
         return getattr(import_module("course.checks"), name)
-    if name in _LAZY_MODULES:
+    try:
         return import_module(f"course.{name}")
-    raise AttributeError(f"module 'course' has no attribute {name!r}")
+    except ModuleNotFoundError as error:
+        if error.name != f"course.{name}":
+            raise  # a module of ours exists but something it needs is missing: say that, not "no attribute"
+        raise AttributeError(f"module 'course' has no attribute {name!r}") from None

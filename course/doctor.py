@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,11 @@ def _git() -> Finding:
     if not git:
         return Finding("git", "fail", "git is not on PATH (step 06 uses it)", "install git from your OS packages")
     version = subprocess.run([git, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers < (2, 32):
+        # Step 06 keeps your own git settings out of its practice repositories with GIT_CONFIG_GLOBAL (2.32+).
+        return Finding("git", "warn", f"{version}: older than 2.32, so step 06's practice repositories may "
+                       "read your ~/.gitconfig (they never write to it)", "install git 2.32 or newer")
     return Finding("git", "ok", version)
 
 

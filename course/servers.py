@@ -83,6 +83,11 @@ def _start(name: str, host: str, port: int, run, stop) -> BackgroundServer:
     return server
 
 
+class _ThreadingHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default of 5 drops connections when a lesson fans out many clients
+
+
 class _QuietWSGIHandler(WSGIRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - signature of the base class
         pass
@@ -90,6 +95,7 @@ class _QuietWSGIHandler(WSGIRequestHandler):
 
 class _ThreadingWSGIServer(WSGIServer):
     daemon_threads = True
+    request_queue_size = 128
 
     def process_request(self, request, client_address):
         # One thread per connection, like ThreadingMixIn, so a slow client does not block the lesson.
@@ -109,8 +115,7 @@ def serve_handler(handler: type[socketserver.BaseRequestHandler], *, port: int =
                   name: str = "http") -> BackgroundServer:
     """Serve a request handler class on a threading TCP server: a ``http.server`` handler (the standard
     library's own HTTP/1.1 server), or any ``socketserver`` handler that speaks HTTP itself (e.g. with h11)."""
-    httpd = ThreadingHTTPServer((HOST, port), handler)
-    httpd.daemon_threads = True
+    httpd = _ThreadingHTTPServer((HOST, port), handler)
 
     def stop():
         httpd.shutdown()

@@ -29,3 +29,12 @@ def test_environment_services_are_reported(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://x@y/z")
     names = [f.name for f in doctor.run_checks()]
     assert "DATABASE_URL" in names
+
+
+def test_old_git_is_a_warning(monkeypatch):
+    class Done:
+        stdout = "git version 2.30.1\n"
+
+    monkeypatch.setattr(doctor.subprocess, "run", lambda *a, **k: Done())
+    finding = doctor._git()
+    assert finding.level == "warn" and "2.32" in finding.fix
