@@ -139,9 +139,12 @@ def _check(outcome: dict, what: str) -> str:
     """nbgrader's API returns {'success', 'log', 'error'}; turn a failure into one ClassroomError."""
     if outcome and outcome.get("success"):
         return outcome.get("log", "")
-    details = ((outcome or {}).get("error") or (outcome or {}).get("log") or "no details").strip().splitlines()
-    tail = "\n".join(details[-6:])
-    raise ClassroomError(f"{what} failed:\n{tail}")
+    outcome = outcome or {}
+    lines = f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}".strip().splitlines() or ["no details"]
+    # nbgrader logs the cause (an exception's last line) before its summary: keep those lines, then the tail.
+    causes = [line for line in lines if re.match(r"^\w+(\.\w+)*(Error|Exception): ", line.strip())]
+    shown = list(dict.fromkeys([*causes[-4:], *lines[-3:]]))
+    raise ClassroomError(f"{what} failed:\n" + "\n".join(shown))
 
 
 def resolve_stem(name: str) -> str:

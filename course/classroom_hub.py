@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -42,9 +41,10 @@ STUDENT_OFF = {
 HUB_TEMPLATE = '''"""JupyterHub for the class {course_id!r}, written by `course classroom init`.
 
 Run it as root from a root-owned folder, so the hub never executes a file a user can write:
-    install -d -m 700 /etc/jupyterhub && cp {source} /etc/jupyterhub/
+    install -d -m 711 /etc/jupyterhub && cp {source} /etc/jupyterhub/
     jupyterhub -f /etc/jupyterhub/jupyterhub_config.py
-Its state (hub database, cookie secret, per-role Jupyter settings) is written next to this file.
+Its state is written next to this file: the hub database and cookie secret (0600) and the per-role
+Jupyter settings (world-readable: the users' servers read them), hence the folder's mode 711.
 Override any setting below the call, e.g. `c.JupyterHub.hub_port = 8082`.
 """
 
@@ -106,14 +106,18 @@ def _role_configs(state_dir: Path, course_dir: str, course_id: str, exchange: st
     student = roles["student"]
     _write_json(student / "nbgrader_config.json",
                 {"CourseDirectory": {"course_id": course_id}, "Exchange": {"root": exchange}})
-    _write_json(student / "jupyter_server_config.json",
+    # Where `jupyter server extension disable` writes: the single-user server reads extensions from the .d
+    # folders of its config path (first folder wins), not from a jupyter_server_config.json beside them.
+    _write_json(student / "jupyter_server_config.d" / "nbgrader-role.json",
                 {"ServerApp": {"jpserver_extensions": {name: False for name in STUDENT_OFF["server"]}}})
+    (student / "jupyter_server_config.d").chmod(0o755)
     _write_json(student / "labconfig" / "page_config.json",
                 {"disabledExtensions": {name: True for name in STUDENT_OFF["lab"]}})
     (student / "labconfig").chmod(0o755)
     # The instructor's nbgrader settings are the class's own file, found through JUPYTER_CONFIG_PATH.
-    _write_json(roles["instructor"] / "jupyter_server_config.json",
+    _write_json(roles["instructor"] / "jupyter_server_config.d" / "nbgrader-role.json",
                 {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": True}}})
+    (roles["instructor"] / "jupyter_server_config.d").chmod(0o755)
     return roles
 
 
@@ -121,12 +125,17 @@ def configure(c, *, course_dir: str, course_id: str, db_url: str, exchange: str,
               user_python: str, state_dir: Path) -> None:
     """Fill a JupyterHub config object ``c`` for the class (see the module docstring)."""
     state_dir = Path(state_dir)
+    if not reachable_by_others(state_dir):
+        raise RuntimeError(f"{state_dir} holds the users' role settings: it must be searchable by them "
+                           f"(chmod 711 {state_dir}; the hub's own files in it stay private)")
+    database = state_dir / "jupyterhub.sqlite"
+    database.touch(mode=0o600)  # tokens and sessions: the hub's alone
     venv = Path(sys.prefix)
     instructors = set(instructors)
     roles = _role_configs(state_dir, course_dir, course_id, exchange)
     c.JupyterHub.bind_url = bind_url
     c.JupyterHub.hub_ip = "127.0.0.1"
-    c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = f"sqlite:///{database}"
     c.JupyterHub.cookie_secret_file = str(state_dir / "jupyterhub_cookie_secret")
     c.ConfigurableHTTPProxy.command = [str(venv / "bin" / "configurable-http-proxy")]
     c.ConfigurableHTTPProxy.pid_file = str(state_dir / "jupyterhub-proxy.pid")
@@ -167,29 +176,58 @@ def reachable_by_others(path: Path | str) -> bool:
     return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
 
 
+def _mirror_scripts(source: Path, target: Path, python: Path) -> None:
+    """Copy the environment's commands (alembic, nbgrader, jupyter...) with ``python`` as their interpreter:
+    nbgrader runs some of them by name, and the originals start an interpreter users cannot reach."""
+    names = ("python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}")
+    own = {f"#!{sys.executable}", *(f"#!{Path(sys.prefix) / 'bin' / name}" for name in names)}
+    for script in sorted(source.iterdir()):
+        if script.name.startswith(("python", "activate", "Activate")) or not script.is_file():
+            continue
+        with open(script, "rb") as file:
+            first = file.readline().decode("utf-8", "replace").strip()
+        if first in own or first.startswith(tuple(f"{o} " for o in own)):
+            body = script.read_text(encoding="utf-8").split("\n", 1)[1]
+            (target / script.name).write_text(f"#!{python}\n{body}", encoding="utf-8")
+            (target / script.name).chmod(0o755)
+
+
 def shared_python(dest: Path | str) -> Path:
     """A Python every user can run that sees this environment's packages (the course, Jupyter, nbgrader).
 
-    Returns ``sys.executable`` when users can reach it. Otherwise builds a venv in ``dest`` from an
-    interpreter of the same version that users can run (``python3.X`` on the system PATH), with a ``.pth``
-    file adding this environment's site-packages (and the ``.pth`` files in it, such as the editable course).
+    Returns ``sys.executable`` when users can reach it. Otherwise (a pyenv under a closed ``/root``) copies
+    this very interpreter build (binary, ``libpython``, standard library; about 120 MB, a second) into
+    ``dest/runtime``, whose site-packages gets a ``.pth`` file adding this environment's packages (and the
+    ``.pth`` files among them, such as the editable course), and returns ``dest/bin/python``, a wrapper that
+    points the loader at the copied ``libpython``. The environment's commands (alembic, nbgrader...) are
+    mirrored in ``dest/bin`` with that interpreter. A system Python of the same minor version is no substitute:
+    patch releases differ (3.11.2's ``re`` rejects soupsieve's patterns, and feedback fails).
     """
-    if reachable_by_others(sys.executable) and reachable_by_others(sys.prefix + "/lib"):
+    if reachable_by_others(sys.executable) and reachable_by_others(Path(sys.base_prefix) / "lib"):
         return Path(sys.executable)
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    candidates = [shutil.which(version, path=p) for p in ("/usr/local/bin", "/usr/bin", "/bin")]
-    base = next((c for c in candidates if c and reachable_by_others(c)), None)
-    if base is None:
-        raise RuntimeError(f"{sys.executable} is out of other users' reach and no system {version} was found; "
-                           "install the course in a venv under a world-readable folder (e.g. /opt)")
     dest = Path(dest)
-    python = dest / "bin" / "python"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    runtime, python = dest / "runtime", dest / "bin" / "python"
     if not python.exists():
-        subprocess.run([base, "-m", "venv", "--without-pip", str(dest)], check=True, timeout=120)
-        site = Path(sysconfig.get_path("purelib", vars={"base": str(dest)}))
+        base = Path(sys.base_prefix)
+        for folder in ("bin", "lib"):
+            (runtime / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(base / "bin" / f"python{version}", runtime / "bin" / f"python{version}")
+        for library in (base / "lib").glob("libpython*"):
+            shutil.copy2(library, runtime / "lib" / library.name, follow_symlinks=False)
+        shutil.copytree(base / "lib" / f"python{version}", runtime / "lib" / f"python{version}", symlinks=True,
+                        ignore=shutil.ignore_patterns("site-packages", "test", "idlelib", "turtledemo", "tkinter"))
+        site = runtime / "lib" / f"python{version}" / "site-packages"
+        site.mkdir()
         here = sysconfig.get_path("purelib")
         (site / "course-environment.pth").write_text(f"import site; site.addsitedir({here!r})\n", encoding="utf-8")
-    for folder in [dest, *dest.parents]:
-        if not folder.stat().st_mode & stat.S_IXOTH:
-            raise RuntimeError(f"{folder} is not searchable by other users; {python} would be out of their reach")
+        python.parent.mkdir(parents=True, exist_ok=True)
+        python.write_text(
+            "#!/bin/sh\n# The course's Python for the class's users: this interpreter build, where they can reach it.\n"
+            f'LD_LIBRARY_PATH="{runtime}/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"; export LD_LIBRARY_PATH\n'
+            f'exec "{runtime}/bin/python{version}" "$@"\n', encoding="utf-8")
+        python.chmod(0o755)
+        _mirror_scripts(Path(sys.prefix) / "bin", dest / "bin", python)
+    if not reachable_by_others(runtime / "bin" / f"python{version}"):
+        raise RuntimeError(f"{dest} is not searchable by other users; {python} would be out of their reach")
     return python

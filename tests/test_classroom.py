@@ -306,7 +306,7 @@ def test_cli_release_and_autograde_print_a_summary(released, tmp_path):
     assert result.exit_code == 0 and "grades-lms.csv" in result.output
 
 
-def test_hub_config_gives_each_role_its_extensions(tmp_path):
+def test_hub_config_gives_each_role_its_extensions(tmp_path, request):
     from course.classroom_hub import configure
 
     room = classroom.init(tmp_path / "class", instructors=("teacher",))
@@ -314,9 +314,16 @@ def test_hub_config_gives_each_role_its_extensions(tmp_path):
     roster.write_text("id\nada\nbob\n", encoding="utf-8")
     classroom.add_roster(room, roster)
     c = Config()
-    configure(c, course_dir=str(room.root), course_id=room.course_id, db_url=room.db_url,
-              exchange=str(room.exchange), instructors=["teacher"], bind_url="http://127.0.0.1:8123",
-              user_python=sys.executable, state_dir=tmp_path / "hub")
+    settings = dict(course_dir=str(room.root), course_id=room.course_id, db_url=room.db_url,
+                    exchange=str(room.exchange), instructors=["teacher"], bind_url="http://127.0.0.1:8123",
+                    user_python=sys.executable)
+    with pytest.raises(RuntimeError, match="chmod 711"):  # pytest's tmp_path is closed to other users
+        configure(c, **settings, state_dir=tmp_path)
+    state = Path(tempfile.mkdtemp(dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(state, ignore_errors=True))
+    state.chmod(0o711)
+    configure(c, **settings, state_dir=state)
+    assert _mode(state / "jupyterhub.sqlite") == 0o600
     assert c.Authenticator.allowed_users == {"teacher", "ada", "bob"}
     assert c.JupyterHub.authenticator_class == "pam" and c.JupyterHub.spawner_class == "localprocess"
     assert c.Spawner.disable_user_config is True
@@ -325,7 +332,7 @@ def test_hub_config_gives_each_role_its_extensions(tmp_path):
     teacher_path = path_of(SimpleNamespace(user=SimpleNamespace(name="teacher"))).split(os.pathsep)
     assert str(room.root) in teacher_path and str(room.root) not in student_path
     student_dir = Path(student_path[0])
-    server = (student_dir / "jupyter_server_config.json").read_text()
+    server = (student_dir / "jupyter_server_config.d" / "nbgrader-role.json").read_text()
     assert '"nbgrader.server_extensions.formgrader": false' in server
     assert "@jupyter/nbgrader:formgrader" in (student_dir / "labconfig" / "page_config.json").read_text()
     assert str(room.exchange) in (student_dir / "nbgrader_config.json").read_text()
