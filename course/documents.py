@@ -41,7 +41,8 @@ class JsonbStore:
     What this stand-in does NOT do, and a real MongoDB does: ``$or``/``$and``/``$regex``/``$elemMatch`` and
     the other operators, update operators (``$set``, ``$inc``), the aggregation pipeline, projections,
     ObjectIds, schema validation rules, change streams, replica sets (failover) and sharding (spreading one
-    collection over machines). It is a good way to use documents *inside* PostgreSQL, not a MongoDB.
+    collection over machines). Sorting values of mixed types follows JSONB's order (numbers above strings),
+    not MongoDB's. It is a good way to use documents *inside* PostgreSQL, not a MongoDB.
     """
 
     kind = "PostgreSQL JSONB"
