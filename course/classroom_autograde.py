@@ -30,6 +30,7 @@ import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,22 +118,23 @@ def _write_state(gradebook, stem: str, student: str, state: dict, fields: dict) 
 
 
 def _make_template(room: Classroom, target: Path) -> Path:
-    """A scratch SQLite gradebook holding the class's assignment definitions (no students)."""
-    from nbgrader.api import Base, Gradebook
-    from sqlalchemy import create_engine
+    """A scratch SQLite gradebook holding the class's assignment definitions (no students).
 
-    url = f"sqlite:///{target}"
-    with quiet(), Gradebook(url, room.course_id):
-        pass  # nbgrader's own schema, stamped with its migration version
-    source, dest = create_engine(room.db_url), create_engine(url)
+    nbgrader's schema comes from its own models, and the migration stamp from the class's gradebook, so
+    nbgrader never has to ask alembic for it (a subprocess each time a gradebook is created)."""
+    from nbgrader.api import Base
+    from sqlalchemy import MetaData, create_engine
+
+    source, dest = create_engine(room.db_url), create_engine(f"sqlite:///{target}")
     try:
+        Base.metadata.create_all(bind=dest)
+        stamp = MetaData()
+        stamp.reflect(bind=source, only=["alembic_version"])
+        stamp.create_all(bind=dest)
+        tables = [stamp.tables["alembic_version"], *(Base.metadata.tables[name] for name in DEFINITION_TABLES)]
         with source.connect() as read, dest.begin() as write:
-            for name in DEFINITION_TABLES:  # parents before children: foreign keys
-                table = Base.metadata.tables[name]
+            for table in tables:  # parents before children: foreign keys
                 rows = [dict(row._mapping) for row in read.execute(table.select())]
-                if name == "course":
-                    present = {row.id for row in write.execute(table.select())}
-                    rows = [row for row in rows if row["id"] not in present]
                 if rows:
                     write.execute(table.insert(), rows)
     finally:
@@ -265,10 +267,14 @@ def autograde(room: Classroom, stem: str, *, jobs: int = 1, force: bool = False,
                     template=str(template), release=room.release_notebook(stem),
                     timeout=int(config.Execute.timeout))
         try:
-            for outcome in _outcomes(todo, prior, jobs):                              # 3
-                reports[outcome.student] = _merge(room, stem, outcome)                # 4
-                if progress:
-                    progress(len(reports) - (len(everyone) - len(todo)), len(todo), outcome.student)
+            with ExitStack() as stack:
+                gradebook = None
+                for outcome in _outcomes(todo, prior, jobs):                          # 3
+                    if gradebook is None:  # opened after the workers are forked: they inherit no connection
+                        gradebook = stack.enter_context(room.gradebook())
+                    reports[outcome.student] = _merge(gradebook, stem, outcome)       # 4
+                    if progress:
+                        progress(len(reports) - (len(everyone) - len(todo)), len(todo), outcome.student)
         finally:
             _JOB.clear()
     return AutogradeReport(stem, jobs, [reports[s] for s in everyone])              # 5
@@ -290,12 +296,12 @@ def _outcomes(todo: list[str], prior: dict, jobs: int):
                 yield _Outcome(student, False, None, [], ["not graded: the grading process died"])
 
 
-def _merge(room: Classroom, stem: str, outcome: _Outcome) -> StudentReport:
+def _merge(gradebook, stem: str, outcome: _Outcome) -> StudentReport:
     notes = [*outcome.notes, *_notes_from_parts(outcome.parts)]
     status = "graded" if outcome.success and outcome.parts else "not graded"
     if outcome.state is None:
         return StudentReport(outcome.student, status, notes=notes)
-    with room.gradebook() as gradebook:
+    with quiet():
         _write_state(gradebook, stem, outcome.student, outcome.state, AUTOGRADER_FIELDS)
         submission = gradebook.find_submission(stem, outcome.student)
         score, max_score = submission.score, submission.max_score
