@@ -51,19 +51,6 @@ def pg_url():
         services.stop_postgres()
 
 
-@pytest.fixture(scope="module")
-def redis_client():
-    started_here = services.status()["redis"] is None
-    try:
-        client = services.redis_client(decode_responses=True)
-        client.ping()
-    except Exception as error:  # noqa: BLE001
-        unavailable("Redis", error)
-    yield client
-    if started_here:
-        services.stop_redis()
-
-
 @pytest.fixture
 def lite():
     engine = databases.scratch_engine("sqlite")
