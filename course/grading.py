@@ -183,6 +183,11 @@ def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeou
         elif meta.get("grade") and meta.get("grade_id") in grades:
             score, max_score = grades[meta["grade_id"]]
             message = _explain(cell, answers, timeout)
+            if message == "passed" and score < max_score:
+                # nbgrader scores a cell that wrote to stderr (a warning, say) zero, and one that ends with a
+                # number as that many points; say so rather than "passed".
+                message = (f"no check failed, but nbgrader gave {score:g}/{max_score:g}: the cell wrote to "
+                           "stderr (a warning?) or its last line returned a number")
             passed = score >= max_score and message == "passed"
             parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message))
             answers = []

@@ -92,3 +92,16 @@ def test_feedback_never_shows_hidden_test_code(fixture_course, gradebook_cache, 
     # line, such as "PASS ✔ add(-1, 1)", may: it is feedback on a case, not test code.)
     for hidden in ("SECRET", "assert add(10, 5) == 15", "BEGIN HIDDEN TESTS", 'check("add(-1, 1)"'):
         assert hidden not in text
+
+
+def test_a_test_cell_writing_to_stderr_is_explained_not_called_passed(fixture_course, gradebook_cache):
+    solved(fixture_course)
+    answer_with(fixture_course, "add", (
+        "import sys\n"
+        "def add(a, b):\n"
+        "    print('deprecated: use plus()', file=sys.stderr)\n"
+        "    return a + b"))
+    result = _grade(fixture_course, gradebook_cache)
+    part = result.parts[0]
+    assert part.points == 0 and not part.passed
+    assert "wrote to stderr" in part.message
