@@ -16,12 +16,14 @@ The course directory and who may read what:
 - the exchange (``DIR/exchange`` or ``--exchange``) is 1777, world-writable with the sticky bit, as nbgrader
   asks: everyone may create files, nobody may delete or rename another's. nbgrader then makes the class's
   ``inbound`` 2733 (students drop submissions they cannot list) and ``feedback`` 0711;
-- ``jupyterhub_config.py`` is for the machine's administrator (see :mod:`course.classroom_hub`).
+- ``jupyterhub_config.py`` is for the machine's administrator (see :mod:`course.classroom_hub`);
+- ``.classroom.json`` (0600) keeps what ``init`` was given, so running it again refreshes the folder.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import re
 import stat
 import sys
@@ -36,6 +38,7 @@ __all__ = ["Classroom", "ClassroomError", "init", "add_roster", "roster", "relea
            "export", "submitted_students", "CONFIG_NAME", "DEFAULT_COURSE_ID"]
 
 CONFIG_NAME = "nbgrader_config.py"
+SETTINGS_NAME = ".classroom.json"  # what init was given, for a later refresh
 DEFAULT_COURSE_ID = "backend-course"
 PRIVATE_FOLDERS = ("release", "submitted", "autograded", "feedback", "exports")
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
@@ -173,36 +176,51 @@ def _make_exchange(exchange: Path) -> None:
                                  f"files, nobody may delete another's); as root: chmod 1777 {exchange}") from None
 
 
-def init(directory: Path | str, *, course_id: str = DEFAULT_COURSE_ID, db_url: str | None = None,
-         exchange: Path | str | None = None, instructors: tuple[str, ...] = (), hub_url: str | None = None,
-         user_python: str | None = None) -> Classroom:
-    """Create (or refresh) an instructor course directory; see the module docstring for its layout."""
+def _earlier_choices(root: Path) -> dict:
+    """What an earlier ``init`` of this folder chose; paths inside the folder are kept relative, so a copied
+    class folder re-initialised in its new place points at its own gradebook and exchange."""
+    saved = root / SETTINGS_NAME
+    return json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else {}
+
+
+def init(directory: Path | str, *, course_id: str | None = None, db_url: str | None = None,
+         exchange: Path | str | None = None, instructors: tuple[str, ...] | None = None,
+         hub_url: str | None = None, user_python: str | None = None) -> Classroom:
+    """Create (or refresh) an instructor course directory; see the module docstring for its layout.
+
+    Refreshing keeps what an earlier ``init`` chose for every option not given again."""
     from course.classroom_hub import write_hub_config
 
     root = Path(directory).expanduser().resolve()
-    exchange = Path(exchange).expanduser().resolve() if exchange else root / "exchange"
+    earlier = _earlier_choices(root)
+    course_id = course_id or earlier.get("course_id") or DEFAULT_COURSE_ID
+    exchange = Path(exchange or earlier.get("exchange") or "exchange").expanduser()
+    exchange = (exchange if exchange.is_absolute() else root / exchange).resolve()
     inside = exchange.is_relative_to(root)
+    db_url = db_url or earlier.get("db_url")
+    hub = {"instructors": list(instructors if instructors is not None else earlier.get("instructors", [])),
+           "hub_url": hub_url or earlier.get("hub_url"), "user_python": user_python or earlier.get("user_python")}
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o711 if inside else 0o700)
     for name in PRIVATE_FOLDERS:
         (root / name).mkdir(exist_ok=True)
         (root / name).chmod(0o700)
     _make_exchange(exchange)
-    db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
-    config_path = root / CONFIG_NAME
-    config_path.touch(mode=0o600)
-    config_path.chmod(0o600)
-    config_path.write_text(CONFIG_TEMPLATE.format(
+    for private in (CONFIG_NAME, SETTINGS_NAME, ".nbgrader.log", *([] if db_url else ["gradebook.db"])):
+        (root / private).touch(mode=0o600)
+        (root / private).chmod(0o600)
+    (root / SETTINGS_NAME).write_text(json.dumps({
+        "course_id": course_id, "db_url": db_url, **hub,
+        "exchange": str(exchange.relative_to(root)) if inside else str(exchange)}, indent=2), encoding="utf-8")
+    (root / CONFIG_NAME).write_text(CONFIG_TEMPLATE.format(
         course_id=course_id, course_root=str(paths.course_root()), root=str(root),
-        source=str(paths.solutions_dir()), db_url=db_url, exchange=str(exchange)), encoding="utf-8")
-    for private in ("gradebook.db", ".nbgrader.log"):
-        if db_url.startswith("sqlite") or private != "gradebook.db":
-            (root / private).touch(mode=0o600)
-            (root / private).chmod(0o600)
+        source=str(paths.solutions_dir()), db_url=db_url or f"sqlite:///{root / 'gradebook.db'}",
+        exchange=str(exchange)), encoding="utf-8")
     room = Classroom.open(root)
     with room.gradebook():
         pass  # creates the tables (SQLite or PostgreSQL) now, so a wrong URL fails here and not mid-class
-    write_hub_config(room, instructors=instructors, hub_url=hub_url, user_python=user_python or sys.executable)
+    write_hub_config(room, instructors=hub["instructors"], hub_url=hub["hub_url"],
+                     user_python=hub["user_python"] or sys.executable)
     return room
 
 

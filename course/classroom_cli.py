@@ -54,21 +54,23 @@ classroom = click.Group(
 
 @classroom.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--course-id", default="backend-course", show_default=True, help="nbgrader's course id.")
+@click.option("--course-id", default=None, help="nbgrader's course id (default: backend-course).")
 @click.option("--db-url", default=None, help="Gradebook URL (default: SQLite in DIR), e.g. "
               "postgresql+psycopg://user:password@host/db.")
 @click.option("--exchange", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="nbgrader's exchange folder, shared by the class (default: DIR/exchange).")
 @click.option("--instructor", "instructors", multiple=True, help="Login name of an instructor (repeat).")
-@click.option("--hub-url", default="http://127.0.0.1:8000", show_default=True, help="Where JupyterHub listens.")
+@click.option("--hub-url", default=None, help="Where JupyterHub listens (default: http://127.0.0.1:8000).")
 @click.option("--user-python", default=None, help="The Python the users' servers run (default: this one).")
 @_errors_reported
 def init(directory, course_id, db_url, exchange, instructors, hub_url, user_python):
-    """Create the class folder DIR: nbgrader config, gradebook, exchange, JupyterHub config."""
+    """Create the class folder DIR: nbgrader config, gradebook, exchange, JupyterHub config.
+
+    Run again on the same DIR to refresh it: options not given keep their earlier values."""
     from course.classroom import init as run_init
 
     room = run_init(directory, course_id=course_id, db_url=db_url, exchange=exchange,
-                    instructors=tuple(instructors),
+                    instructors=tuple(instructors) or None,
                     hub_url=hub_url, user_python=user_python)
     click.echo(f"class folder: {room.root} (course id {room.course_id})")
     click.echo(f"gradebook:    {room.db_url.split('@')[-1] if '@' in room.db_url else room.db_url}")
@@ -212,3 +214,17 @@ def export(course_dir, output):
     long_path, wide_path = run_export(_open(course_dir), output)
     click.echo(f"grades: {long_path}")
     click.echo(f"for an LMS: {wide_path}")
+
+
+@classroom.command("hub-python")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def hub_python(directory):
+    """Print a Python the class's users can run (copied into DIRECTORY when this one is out of their reach).
+
+    Pass it to 'course classroom init --user-python'; DIRECTORY must be world-searchable (e.g. /opt/...)."""
+    from course.classroom_hub import shared_python
+
+    try:
+        click.echo(shared_python(directory))
+    except RuntimeError as error:
+        _fail(str(error))

@@ -108,6 +108,37 @@ def test_init_with_an_exchange_outside_keeps_the_folder_closed(tmp_path):
     assert _mode(tmp_path / "srv" / "exchange") == 0o1777
 
 
+def test_init_again_keeps_earlier_choices_and_a_copy_points_at_itself(tmp_path):
+    outside = tmp_path / "srv" / "exchange"
+    classroom.init(tmp_path / "class", course_id="be-2025", exchange=outside, instructors=("teacher",))
+    again = classroom.init(tmp_path / "class")
+    assert (again.course_id, again.exchange) == ("be-2025", outside)
+    assert "'teacher'" in (again.root / "jupyterhub_config.py").read_text()
+    first = classroom.init(tmp_path / "inside")
+    shutil.copytree(first.root, tmp_path / "copy")
+    copy = classroom.init(tmp_path / "copy")
+    assert copy.db_url == f"sqlite:///{tmp_path / 'copy' / 'gradebook.db'}"
+    assert copy.exchange == tmp_path / "copy" / "exchange"
+    assert _mode(copy.root / classroom.SETTINGS_NAME) == 0o600
+
+
+def test_cli_init_and_roster(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(classroom_cli, ["init", str(tmp_path / "class"), "--instructor", "teacher"])
+    assert result.exit_code == 0, result.output
+    assert "exchange:" in result.output and "mode 1777" in result.output
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\n", encoding="utf-8")
+    course_dir = ["--course-dir", str(tmp_path / "class")]
+    result = runner.invoke(classroom_cli, ["roster", "add", str(roster), *course_dir])
+    assert (result.exit_code, result.output.strip()) == (0, "roster: 1 added, 0 updated")
+    result = runner.invoke(classroom_cli, ["roster", "list", *course_dir])
+    assert re.match(r"ada\s+Ada Lovelace\s+ada@example.org", result.output)
+    roster.write_text("id\nnot a login\n", encoding="utf-8")
+    result = runner.invoke(classroom_cli, ["roster", "add", str(roster), *course_dir])
+    assert result.exit_code == 1 and "line 2" in result.output
+
+
 def test_open_a_folder_that_is_not_a_class_says_what_to_do(tmp_path):
     with pytest.raises(classroom.ClassroomError, match="classroom init"):
         classroom.Classroom.open(tmp_path)
