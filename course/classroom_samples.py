@@ -4,7 +4,7 @@ Each is built from the step's student release and its nbgrader source, as a stud
 
 - ``correct``: every answer cell holds the source's solution;
 - ``wrong``: some answers are the solution, the others a function that returns ``None`` (a plausible wrong
-  answer: it runs, and fails the checks), chosen from a seed;
+  answer: it runs, and fails the checks), chosen from a seed, at least one of each;
 - ``blank``: the release untouched (every part raises ``NotImplementedError``);
 - ``tampered``: correct answers, but one test cell deleted and another emptied;
 - ``invalid``: a notebook cut off mid-file (not valid JSON);
@@ -59,8 +59,12 @@ def make_submission(folder: Path, student: str, stem: str, kind: str, *, seed: i
             cell.source = solution
         if kind == "timeout" and index == 0:
             cell.source = "while True:  # never ends\n    pass\n\n" + solution
-    if kind == "wrong" and all(c.source == solutions[_meta(c)["grade_id"]] for c in answers):
-        answers[-1].source = _wrong(answers[-1].source)  # at least one wrong part
+    if kind == "wrong":  # at least one part right and one wrong, whatever the draw
+        right = [c.source == solutions[_meta(c)["grade_id"]] for c in answers]
+        if all(right):
+            answers[-1].source = _wrong(answers[-1].source)
+        elif not any(right):
+            answers[0].source = solutions[_meta(answers[0])["grade_id"]]
     if kind == "tampered":
         tests = [c for c in nb.cells if _meta(c).get("grade") and not _meta(c).get("solution")]
         tests[-1].source = "pass  # nothing to see here"
