@@ -177,9 +177,10 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
 
     job = _JOB
     stem, root = job["stem"], Path(job["root"])
-    notes = _precheck(root, stem, student, job["release"])
+    notes: list[str] = []
     scratch = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=job["scratch"]))
     try:
+        notes = _precheck(root, stem, student, job["release"])
         url = f"sqlite:///{scratch / 'gradebook.db'}"
         shutil.copyfile(job["template"], scratch / "gradebook.db")
         with quiet(), Gradebook(url, job["course_id"]) as gradebook:
@@ -292,8 +293,9 @@ def _outcomes(todo: list[str], prior: dict, jobs: int):
             try:
                 yield future.result()
             except BrokenProcessPool:
-                student = futures[future]
-                yield _Outcome(student, False, None, [], ["not graded: the grading process died"])
+                yield _Outcome(futures[future], False, None, [], ["not graded: the grading process died"])
+            except Exception as error:  # noqa: BLE001 - reported for that student; the class goes on
+                yield _Outcome(futures[future], False, None, [], [f"not graded: {type(error).__name__}: {error}"])
 
 
 def _merge(gradebook, stem: str, outcome: _Outcome) -> StudentReport:
