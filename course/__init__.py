@@ -15,7 +15,7 @@ __all__ = [
     "manifest", "paths", "data", "build", "authoring", "grading", "workspace", "progress", "doctor",
     # what lessons start and use
     "servers", "services", "web", "frameworks", "databases", "capstone", "gitrepo", "fundamentals",
-    "portfolio", "practice", "jobsearch", "quiz", "quiz_widget", "certifications",
+    "portfolio", "practice", "jobsearch", "quiz", "quiz_widget", "certifications", "classroom",
 ]
 
 _CHECK_NAMES = {"check", "check_that", "check_raises", "CheckFailed"}
