@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -100,3 +101,17 @@ def solved(notebook: Path) -> None:
         "    if code < 100 or code > 599:\n"
         "        raise ValueError('out of range')\n"
         "    return str(code)[0] + 'xx'"))
+
+
+def graded_cells(stem: str) -> dict[str, str]:
+    """``{grade_id: source}`` of the code cells of a step's exercise source (answers, tests, setup)."""
+    from course import paths
+
+    nb = nbformat.read(paths.solution_path(stem), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def without_solution_markers(source: str) -> str:
+    """An answer cell's source as the reference solution: the ``### BEGIN/END SOLUTION`` lines removed."""
+    return re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", source, flags=re.M)

@@ -11,16 +11,14 @@ import bisect
 import heapq
 import math
 import random
-import re
 import socket
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-import nbformat
 import pytest
+from factories import graded_cells, without_solution_markers
 
-from course import paths
 from course.fundamentals import (
     Counted,
     CountingList,
@@ -152,9 +150,7 @@ def test_the_slow_server_accepts_many_connections_at_once():
 # --- step 07's hidden tests against other answers --------------------------------------------------------
 
 def _cells() -> dict[str, str]:
-    nb = nbformat.read(paths.solution_path(STEM), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
+    return graded_cells(STEM)
 
 
 ANSWERS = ["binary_search", "lru_cache", "top_k", "classify_growth", "safe_seat_booking", "fetch_all"]
@@ -175,8 +171,7 @@ def part_runner():
     def run(test_id: str, **answers: str) -> bool:
         shell.reset(new_session=False)
         for grade_id in ["setup", "seat_booking_racy", *ANSWERS]:
-            source = answers.get(grade_id) or re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cells[grade_id],
-                                                      flags=re.M)
+            source = answers.get(grade_id) or without_solution_markers(cells[grade_id])
             assert shell.run_cell(source, silent=True).success, grade_id
         return shell.run_cell(cells[test_id], silent=True).success
 

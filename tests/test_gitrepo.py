@@ -8,12 +8,11 @@ plausible wrong ones (which must fail), in an IPython shell, without nbgrader.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
+from factories import graded_cells, without_solution_markers
 
 from course import data, gitrepo, paths
 
@@ -231,13 +230,7 @@ def test_the_licence_table_states_the_well_known_compatibilities():
 # --- step 06's hidden tests against other answers --------------------------------------------------------
 
 def _cells() -> dict[str, str]:
-    nb = nbformat.read(paths.solution_path(STEM), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and "grade_id" in c.metadata.get("nbgrader", {})}
-
-
-def _solution(source: str) -> str:
-    return re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", source, flags=re.M)
+    return graded_cells(STEM)
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +247,7 @@ def part_runner():
 
     def run(test_id: str, **answers: str) -> bool:
         shell.reset(new_session=False)
-        sources = [cells["setup"]] + [answers.get(k, _solution(v)) for k, v in cells.items()
+        sources = [cells["setup"]] + [answers.get(k, without_solution_markers(v)) for k, v in cells.items()
                                       if k.endswith(("conventional", "version", "requirements", "stats",
                                                      "licences", "patch"))]
         for source in sources:
