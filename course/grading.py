@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -63,14 +64,16 @@ class GradeResult:
         return asdict(self)
 
 
-def skip_slow_optional_imports() -> None:
-    """Keep jsonschema from importing ``rfc3987_syntax`` in a grading process.
+def prepare_grading_process() -> None:
+    """Make a process that only grades start faster; called first by the ``course grade`` command.
 
-    jsonschema imports that optional package, when installed, to check the "iri" string format; it builds a
-    full grammar parser at import (over a second, half the time of a whole grading run). Notebook schemas
-    never use that format, so a process that only grades leaves it out: jsonschema then checks "iri" less
-    strictly, as it does when the package is absent. Called by the ``course grade`` command only.
+    - nbformat validates notebooks with its documented faster validator, fastjsonschema (installed with
+      nbformat), instead of jsonschema: nbgrader reads and writes the notebook several times.
+    - jsonschema does not import ``rfc3987_syntax``: when installed, that optional package builds a full
+      grammar parser at import (over a second) only to check the "iri" string format, which notebook schemas
+      never use; jsonschema then checks "iri" as it does when the package is absent.
     """
+    os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
 
@@ -102,19 +105,21 @@ def read_notebook(path: Path, text: str | None = None):
         raise GradingError(f"{path} is JSON but not a notebook nbformat can read ({error})") from None
 
 
-def _test_cells(nb) -> dict[str, str]:
+def _test_cells(text: str) -> dict[str, str]:
+    """The test cells of a notebook's JSON text (plain JSON: nbformat's validation is not needed here)."""
     cells = {}
-    for cell in nb.cells:
+    for cell in json.loads(text).get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            cells[meta["grade_id"]] = cell.source
+        if meta.get("grade") and not meta.get("solution") and "grade_id" in meta:
+            source = cell.get("source", "")
+            cells[meta["grade_id"]] = "".join(source) if isinstance(source, list) else source
     return cells
 
 
-def _tampered(learner_nb, release_nb) -> list[str]:
-    mine = _test_cells(learner_nb)
+def _tampered(learner_text: str, release_text: str) -> list[str]:
+    mine = _test_cells(learner_text)
     notes = []
-    for grade_id, source in _test_cells(release_nb).items():
+    for grade_id, source in _test_cells(release_text).items():
         if grade_id not in mine:
             notes.append(f"test cell '{grade_id}' was deleted; it was restored from the course and graded")
         elif mine[grade_id].strip() != source.strip():
@@ -216,25 +221,57 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
         try:
-            learner_nb = read_notebook(notebook, text)
-            restored = _tampered(learner_nb, read_notebook(paths.release_path(stem)))   # 3
+            read_notebook(notebook, text)  # a JSON file nbformat cannot read is one clear error too
+            restored = _tampered(text, paths.release_path(stem).read_text(encoding="utf-8"))   # 3
             outcome = _run_converter("Autograde", config, stem)                 # 4
+            autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
+            graded = outcome["success"] and autograded.exists()
+            # Feedback HTML renders in a forked copy of this process while this one reads the scores and
+            # stops the kernel: the two take about as long.
+            writer = _start_feedback(config, stem) if graded and feedback_to is not None else None
+            if not graded:
+                raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
+            parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
         finally:
             stop_kernel(kernel)
-        autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
-        if not outcome["success"] or not autograded.exists():
-            raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
-        parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
         feedback = None
-        if feedback_to is not None:                                             # 6
-            config.HTMLExporter.template_name = "feedback"
-            result = _run_converter("GenerateFeedback", config, stem)
+        if writer is not None:                                                  # 6
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
-            if result["success"] and html.exists():
+            if _finish_feedback(writer, config, stem) and html.exists():
                 feedback_to.mkdir(parents=True, exist_ok=True)
                 feedback = str(shutil.copy(html, feedback_to / html.name))
     score = sum(p.points for p in parts)
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+
+
+def _feedback_job(config, stem: str) -> None:
+    config.HTMLExporter.template_name = "feedback"
+    outcome = _run_converter("GenerateFeedback", config, stem)
+    os._exit(0 if outcome["success"] else 1)
+
+
+def _start_feedback(config, stem: str):
+    """Generate feedback in a forked child where fork exists (everything is imported already, so the
+    child starts at once); elsewhere return None and :func:`_finish_feedback` does it in this process."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "inline"
+    child = multiprocessing.get_context("fork").Process(target=_feedback_job, args=(config, stem),
+                                                        name="course-feedback", daemon=True)
+    child.start()
+    return child
+
+
+def _finish_feedback(writer, config, stem: str) -> bool:
+    if writer == "inline":
+        config.HTMLExporter.template_name = "feedback"
+        return _run_converter("GenerateFeedback", config, stem)["success"]
+    writer.join(timeout=120)
+    if writer.is_alive():
+        writer.kill()
+        return False
+    return writer.exitcode == 0
 
 
 def _run_converter(name: str, config, stem: str) -> dict:
