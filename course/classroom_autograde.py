@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.classroom import Classroom, ClassroomError, quiet, submitted_students
-from course.grading import GradingError, PartResult, _parts, _tampered, read_notebook
+from course.grading import GradingError, PartResult, _parts, _tampered, check_json, read_notebook
 
 __all__ = ["autograde", "AutogradeReport", "StudentReport"]
 
@@ -162,11 +162,12 @@ def _precheck(room_root: Path, stem: str, student: str, release: Path) -> list[s
     if not notebook.exists():
         return [f"no {stem}.ipynb in the submission: nothing to grade"]
     try:
-        mine = read_notebook(notebook)
+        text = check_json(notebook)
+        read_notebook(notebook, text)
     except GradingError as error:
         reason = str(error).split(";")[0].replace(str(notebook), f"{stem}.ipynb")
         return [f"not graded: {reason}; ask for a fresh submission"]
-    return _tampered(mine, read_notebook(release))
+    return _tampered(text, release.read_text(encoding="utf-8"))
 
 
 def _grade_student(student: str, prior: dict | None) -> _Outcome:
