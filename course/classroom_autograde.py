@@ -36,6 +36,7 @@ from pathlib import Path
 
 from course.classroom import Classroom, ClassroomError, quiet, submitted_students
 from course.grading import GradingError, PartResult, _parts, _tampered, check_json, read_notebook
+from course.nbconfig import prestart_kernel, stop_kernel
 
 __all__ = ["autograde", "AutogradeReport", "StudentReport"]
 
@@ -180,7 +181,12 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
     stem, root = job["stem"], Path(job["root"])
     notes: list[str] = []
     scratch = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=job["scratch"]))
+    kernel = None
     try:
+        if (root / "submitted" / student / stem).is_dir():
+            # The kernel boots while this worker checks the notebook and prepares the gradebook (nbgrader
+            # moves it into the autograded folder before the first cell runs).
+            kernel = prestart_kernel(job["config"], scratch)
         notes = _precheck(root, stem, student, job["release"])
         url = f"sqlite:///{scratch / 'gradebook.db'}"
         shutil.copyfile(job["template"], scratch / "gradebook.db")
@@ -210,6 +216,8 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
     except Exception:  # noqa: BLE001 - one student's failure must not stop the class
         return _Outcome(student, False, None, [], [*notes, f"not graded: {traceback.format_exc().splitlines()[-1]}"])
     finally:
+        if kernel is not None:
+            stop_kernel(kernel)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

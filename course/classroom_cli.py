@@ -148,6 +148,9 @@ def collect(step, course_dir):
 @_errors_reported
 def autograde(step, course_dir, jobs, force, timeout, students):
     """Autograde every submission of STEP in submitted/, JOBS students at a time; print a summary."""
+    from course.grading import prepare_grading_process
+
+    prepare_grading_process()  # before nbgrader is imported: faster notebook validation in every worker
     from course.classroom_autograde import autograde as run_autograde
 
     stem = _stem(step)

@@ -40,15 +40,24 @@ class SafeExecute(Execute):
     """nbgrader's Execute, but a dead kernel fails the running cell and every cell not run yet."""
 
     _running_index = -1
+    _move_to: str | None = None
 
     def preprocess_cell(self, cell, resources, index):
         self._running_index = index
+        if self._move_to:
+            # A prestarted kernel was launched before nbgrader made the folder it grades in: move it there
+            # first, so the notebook reads and writes files where nbgrader would have started it.
+            move, self._move_to = self._move_to, None
+            self.execute_cell(NotebookNode(cell_type="code", source=f"import os as _os; _os.chdir({move!r}); del _os",
+                                           metadata={}, outputs=[]), index, store_history=False)
         return super().preprocess_cell(cell, resources, index)
 
     def preprocess(self, nb, resources=None, km=None):
         self._running_index = -1
+        self._move_to = None
         if km is None and PRESTARTED:
             km = PRESTARTED.pop()  # used once: a second notebook gets a kernel of its own
+            self._move_to = ((resources or {}).get("metadata") or {}).get("path") or None
         try:
             return super().preprocess(nb, resources, km=km)
         except DeadKernelError:

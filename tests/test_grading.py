@@ -105,3 +105,14 @@ def test_a_test_cell_writing_to_stderr_is_explained_not_called_passed(fixture_co
     part = result.parts[0]
     assert part.points == 0 and not part.passed
     assert "wrote to stderr" in part.message
+
+
+def test_the_notebook_runs_in_nbgraders_autograded_folder(fixture_course, gradebook_cache):
+    """The kernel starts before nbgrader makes its folder; it must still run the notebook there."""
+    solved(fixture_course)
+    answer_with(fixture_course, "add", (
+        "import os\n"
+        "def add(a, b):\n"
+        "    assert os.getcwd().endswith(os.path.join('autograded', 'learner', '99-fixture')), os.getcwd()\n"
+        "    return a + b"))
+    assert _grade(fixture_course, gradebook_cache).parts[0].passed
