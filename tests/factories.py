@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -115,3 +117,30 @@ def graded_cells(stem: str) -> dict[str, str]:
 def without_solution_markers(source: str) -> str:
     """An answer cell's source as the reference solution: the ``### BEGIN/END SOLUTION`` lines removed."""
     return re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", source, flags=re.M)
+
+
+@contextmanager
+def part_runner(stem: str, answer_ids: list[str]):
+    """Yield ``run(test_id, **answers) -> bool``: in a fresh IPython shell (no history file), run the cells
+    ``answer_ids`` of a step's exercise source — the reference answer, or the source given for that id — then
+    the test cell ``test_id``; True if it passed. Hidden tests judge other answers this way, without a kernel."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    main_module = sys.modules["__main__"]  # IPython swaps it; spawned processes need the real one
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    cells = graded_cells(stem)
+
+    def run(test_id: str, **answers: str) -> bool:
+        shell.reset(new_session=False)
+        for grade_id in answer_ids:
+            source = answers[grade_id] if grade_id in answers else without_solution_markers(cells[grade_id])
+            assert shell.run_cell(source, silent=True).success, grade_id
+        return shell.run_cell(cells[test_id], silent=True).success
+
+    try:
+        yield run
+    finally:
+        sys.modules["__main__"] = main_module

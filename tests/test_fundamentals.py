@@ -12,12 +12,12 @@ import heapq
 import math
 import random
 import socket
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import pytest
-from factories import graded_cells, without_solution_markers
+from factories import graded_cells
+from factories import part_runner as run_parts
 
 from course.fundamentals import (
     Counted,
@@ -159,24 +159,8 @@ ANSWERS = ["binary_search", "lru_cache", "top_k", "classify_growth", "safe_seat_
 @pytest.fixture(scope="module")
 def part_runner():
     """Run the setup cells, answers and one test cell in a fresh IPython namespace; True if it passed."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    main_module = sys.modules["__main__"]  # IPython swaps it; spawned processes need the real one
-    config = Config()
-    config.HistoryManager.enabled = False  # no history database in ~/.ipython
-    shell = InteractiveShell.instance(config=config)
-    cells = _cells()
-
-    def run(test_id: str, **answers: str) -> bool:
-        shell.reset(new_session=False)
-        for grade_id in ["setup", "seat_booking_racy", *ANSWERS]:
-            source = answers.get(grade_id) or without_solution_markers(cells[grade_id])
-            assert shell.run_cell(source, silent=True).success, grade_id
-        return shell.run_cell(cells[test_id], silent=True).success
-
-    yield run
-    sys.modules["__main__"] = main_module
+    with run_parts(STEM, ["setup", "seat_booking_racy", *ANSWERS]) as run:
+        yield run
 
 
 @pytest.mark.slow

@@ -8,11 +8,11 @@ plausible wrong ones (which must fail), in an IPython shell, without nbgrader.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-from factories import graded_cells, without_solution_markers
+from factories import graded_cells
+from factories import part_runner as run_parts
 
 from course import data, gitrepo, paths
 
@@ -236,26 +236,10 @@ def _cells() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def part_runner():
     """Run the setup cell, answers and one test cell in a fresh IPython namespace; True if it passed."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    main_module = sys.modules["__main__"]  # IPython swaps it; spawned processes need the real one
-    config = Config()
-    config.HistoryManager.enabled = False  # no history database in ~/.ipython
-    shell = InteractiveShell.instance(config=config)
-    cells = _cells()
-
-    def run(test_id: str, **answers: str) -> bool:
-        shell.reset(new_session=False)
-        sources = [cells["setup"]] + [answers.get(k, without_solution_markers(v)) for k, v in cells.items()
-                                      if k.endswith(("conventional", "version", "requirements", "stats",
-                                                     "licences", "patch"))]
-        for source in sources:
-            assert shell.run_cell(source, silent=True).success
-        return shell.run_cell(cells[test_id], silent=True).success
-
-    yield run
-    sys.modules["__main__"] = main_module
+    answers = [k for k in _cells() if k.endswith(("conventional", "version", "requirements", "stats",
+                                                  "licences", "patch"))]
+    with run_parts(STEM, ["setup", *answers]) as run:
+        yield run
     gitrepo.cleanup()
 
 
