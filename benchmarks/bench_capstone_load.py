@@ -30,20 +30,6 @@ from course import capstone, services  # noqa: E402
 PASSWORD = "correct horse battery staple"
 
 
-def postgres_url(schema: str) -> str:
-    """The course's PostgreSQL with a fresh schema of its own, as a SQLAlchemy URL."""
-    import sqlalchemy
-
-    base = services.sqlalchemy_url()
-    engine = sqlalchemy.create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return sqlalchemy.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}) \
-        .render_as_string(hide_password=False)
-
-
 def prepare(project: Path, database_url: str, tasks: int) -> dict[str, str]:
     """Migrate the database, create one user with ``tasks`` tasks; return that user's auth header."""
     subprocess.run([sys.executable, "-c", "import sys; from tasktrack.db import migrate; migrate(sys.argv[1])",
@@ -80,7 +66,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-capstone-") as tmp:
         project = capstone.scaffold(tmp)
         try:
-            database_url = postgres_url("capstone_bench")
+            database_url = services.schema_url("capstone_bench")
             redis = services.redis_client()
             redis.flushdb()
             headers = prepare(project, database_url, args.tasks)

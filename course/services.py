@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "postgres_url", "sqlalchemy_url", "start_postgres", "stop_postgres", "redis_client", "stop_redis",
+    "postgres_url", "sqlalchemy_url", "schema_url", "start_postgres", "stop_postgres", "redis_client", "stop_redis",
     "stop_all", "status",
 ]
 
@@ -69,6 +69,23 @@ def sqlalchemy_url(url: str | None = None) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def schema_url(schema: str) -> str:
+    """A SQLAlchemy URL to a fresh, empty schema on the course's PostgreSQL (dropped and created again), so
+    several users of one server (a test, a benchmark, a lesson) do not see each other's tables."""
+    import sqlalchemy
+
+    if not schema.isidentifier():
+        raise ValueError(f"not a plain schema name: {schema!r}")
+    base = sqlalchemy_url()
+    engine = sqlalchemy.create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = sqlalchemy.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
 
 
 def stop_postgres() -> bool:

@@ -154,20 +154,6 @@ def test_project_code_passes_ruff(project):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _postgres_url(schema: str) -> str:
-    """The course's PostgreSQL, in a fresh schema of its own (other tests may use the same server)."""
-    import sqlalchemy
-
-    base = services.sqlalchemy_url()
-    engine = sqlalchemy.create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    url = sqlalchemy.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 def _migrate(project: Path, url: str) -> None:
     code = "import sys; from tasktrack.db import migrate; migrate(sys.argv[1])"
     subprocess.run([sys.executable, "-c", code, url], cwd=project, check=True, timeout=120)
@@ -192,7 +178,7 @@ def test_project_test_suite_passes_with_redis(project):
 @pytest.fixture(scope="module")
 def tasktrack(project):
     """The finished service as its own uvicorn process, on PostgreSQL and Redis; stopped afterwards."""
-    url = _postgres_url("capstone_fuzz")
+    url = services.schema_url("capstone_fuzz")
     _migrate(project, url)
     env = {"TASKTRACK_DATABASE_URL": url, "TASKTRACK_REDIS_URL": _redis_url(4),
            "TASKTRACK_SECRET_KEY": "fuzz-" + "k" * 40, "TASKTRACK_RATE_LIMIT": "1000000",

@@ -79,3 +79,23 @@ def test_servers_started_by_a_process_stop_when_it_exits(tmp_path):
     assert not psutil.pid_exists(redis_pid)
     assert not psutil.pid_exists(postgres_pid)
     assert not directory.exists()
+
+
+def test_schema_url_gives_each_user_an_empty_schema_of_its_own(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    first = sa.create_engine(services.schema_url("course_a"))
+    with first.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (x int)"))
+    second = sa.create_engine(services.schema_url("course_b"))
+    with second.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM pg_tables WHERE tablename = 't' "
+                                          "AND schemaname = current_schema()")).scalar() == 0
+    again = sa.create_engine(services.schema_url("course_a"))  # dropped and created again: empty
+    with again.connect() as connection:
+        assert connection.execute(sa.text("SELECT current_schema()")).scalar() == "course_a"
+        assert connection.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'course_a'"))\
+            .scalar() == 0
+    for engine in (first, second, again):
+        engine.dispose()
+    with pytest.raises(ValueError, match="not a plain schema name"):
+        services.schema_url("a; DROP TABLE x")
