@@ -12,7 +12,8 @@ The pipeline, in order (each step needs the one before):
 3. note which test cells the learner deleted or edited (nbgrader restores them from the source in step 4);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
-6. generate feedback HTML without hidden tests, copy it into the workspace, record the grade.
+6. generate feedback HTML without hidden tests (in a forked child, while step 5 runs), copy it into the
+   workspace, record the grade.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from pathlib import Path
 
 from course import manifest, paths
 
-__all__ = ["PartResult", "GradeResult", "GradingError", "grade", "grade_notebook", "read_notebook",
-           "DEFAULT_TIMEOUT"]
+__all__ = ["PartResult", "GradeResult", "GradingError", "grade", "grade_notebook", "read_notebook", "check_json",
+           "prepare_grading_process", "DEFAULT_TIMEOUT"]
 
 STUDENT = "learner"
 DEFAULT_TIMEOUT = 30
@@ -252,7 +253,7 @@ def _feedback_job(config, stem: str) -> None:
 
 def _start_feedback(config, stem: str):
     """Generate feedback in a forked child where fork exists (everything is imported already, so the
-    child starts at once); elsewhere return None and :func:`_finish_feedback` does it in this process."""
+    child starts at once); elsewhere return "inline", and :func:`_finish_feedback` does it in this process."""
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
