@@ -27,12 +27,12 @@ import json
 import re
 import stat
 import sys
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from course import manifest, paths
+from course.nbconfig import quiet
 
 __all__ = ["Classroom", "ClassroomError", "init", "add_roster", "roster", "release", "collect", "feedback",
            "export", "submitted_students", "CONFIG_NAME", "DEFAULT_COURSE_ID"]
@@ -125,17 +125,6 @@ class Classroom:
         """The student version of a step's notebook: this class's release, else the course's exercises/."""
         mine = self.root / "release" / stem / f"{stem}.ipynb"
         return mine if mine.exists() else paths.release_path(stem)
-
-
-@contextmanager
-def quiet():
-    """nbgrader's gradebook code trips SQLAlchemy warnings that tell an instructor nothing."""
-    from sqlalchemy.exc import SAWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SAWarning)
-        warnings.filterwarnings("ignore", module="nbformat")
-        yield
 
 
 def _check(outcome: dict, what: str) -> str:

@@ -34,9 +34,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.classroom import Classroom, ClassroomError, quiet, submitted_students
+from course.classroom import Classroom, ClassroomError, submitted_students
 from course.grading import GradingError, PartResult, _parts, _tampered, check_json, read_notebook
-from course.nbconfig import prestart_kernel, stop_kernel
+from course.nbconfig import prestart_kernel, quiet, stop_kernel
 
 __all__ = ["autograde", "AutogradeReport", "StudentReport"]
 

@@ -24,12 +24,11 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from course import manifest, paths
+from course.nbconfig import quiet
 
 __all__ = ["PartResult", "GradeResult", "GradingError", "grade", "grade_notebook", "read_notebook", "check_json",
            "prepare_grading_process", "DEFAULT_TIMEOUT"]
@@ -288,27 +287,16 @@ def _run_converter(name: str, config, stem: str) -> dict:
     app.force = True
     if name == "Autograde":
         app.create_student = True
-    with _quiet():
+    with quiet():
         return capture_log(app)
 
 
 def _scores(config, stem: str) -> dict[str, tuple[float, float]]:
     from nbgrader.api import Gradebook
 
-    with _quiet(), Gradebook(config.CourseDirectory.db_url) as gradebook:
+    with quiet(), Gradebook(config.CourseDirectory.db_url) as gradebook:
         submission = gradebook.find_submission_notebook(stem, stem, STUDENT)
         return {g.name: (g.score, g.max_score) for g in submission.grades if g.cell_type == "code"}
-
-
-@contextmanager
-def _quiet():
-    """nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing to a learner."""
-    from sqlalchemy.exc import SAWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SAWarning)
-        warnings.filterwarnings("ignore", module="nbformat")
-        yield
 
 
 def _last_error(outcome: dict) -> str:

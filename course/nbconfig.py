@@ -8,13 +8,15 @@ would use, so it boots while nbgrader is still being imported; ``SafeExecute`` p
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from traitlets.config import Config, PyFileConfigLoader
 
 from course.paths import course_root
 
-__all__ = ["nbgrader_config", "prestart_kernel", "PRESTARTED", "KERNEL_DIED"]
+__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED"]
 
 KERNEL_DIED = "KernelDied"
 PRESTARTED: list = []
@@ -30,6 +32,18 @@ def nbgrader_config(root: Path, *, timeout: int | None = None) -> Config:
     if timeout is not None:
         config.Execute.timeout = timeout
     return config
+
+
+@contextmanager
+def quiet():
+    """nbgrader's own gradebook code trips SQLAlchemy (and nbformat) warnings that tell a learner or an
+    instructor nothing; silence them around calls into nbgrader."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        warnings.filterwarnings("ignore", module="nbformat")
+        yield
 
 
 def prestart_kernel(config: Config, cwd: Path):
