@@ -23,7 +23,7 @@ c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelA
 # nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: when the kernel dies, the
 # running cell and every cell after it get an error, so they score zero instead of passing for lack of output.
 c.Autograde.autograde_preprocessors = [
-    "course.nbgrader_plugins.SafeExecute",
+    "course.grading.preprocessors.SafeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -41,6 +41,6 @@ c.OverwriteCells.add_missing_cells = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
-    "course.nbgrader_plugins.HideTestTracebacks",
+    "course.grading.preprocessors.HideTestTracebacks",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -25,7 +25,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from course import capstone, services  # noqa: E402
+from course.components import services  # noqa: E402
+from course.steps import step05_build_projects as capstone  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 

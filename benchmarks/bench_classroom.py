@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from course import classroom  # noqa: E402
-from course.classroom_samples import make_class  # noqa: E402
+from course.classroom import core as classroom  # noqa: E402
+from course.classroom.samples import make_class  # noqa: E402
 
 
 def copy_of(template: Path, dest: Path) -> classroom.Classroom:

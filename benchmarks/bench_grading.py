@@ -24,7 +24,7 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from course import manifest, paths, workspace  # noqa: E402
+from course.platform import manifest, paths, workspace  # noqa: E402
 
 
 def timed(command, cwd) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from course import manifest
+from course.platform import manifest
 
 WORKSPACE_HELP = "The learner's workspace folder (default ./workspace)."
 
@@ -56,7 +56,7 @@ def build(steps_to_build, check):
     """Regenerate exercises/ (nbgrader) and the lessons' navigation from the sources and the manifest.
 
     With STEP arguments (01, 01-programming-basics...), only those steps are built or checked."""
-    from course.build import build as run_build
+    from course.platform.build import build as run_build
 
     stems = [resolve_step(name).stem for name in steps_to_build] or None
     changed = run_build(stems, check=check)
@@ -77,8 +77,8 @@ def build(steps_to_build, check):
 @click.option("--port", type=int, default=8888, show_default=True, help="Port on 127.0.0.1 (0: any free).")
 def start(workspace, no_browser, port):
     """Create or update the workspace, then start JupyterLab on the course home."""
-    from course import workspace as ws
-    from course.jupyter import run_jupyterlab
+    from course.platform import workspace as ws
+    from course.platform.jupyter import run_jupyterlab
 
     report = ws.sync(workspace)
     for line in report.lines():
@@ -110,8 +110,8 @@ def grade(step, workspace, as_json, timeout):
     """Grade your exercise for STEP (e.g. 01 or 01-programming-basics) with the hidden tests."""
     import json
 
-    from course.grading import GradingError, prepare_grading_process
-    from course.grading import grade as run_grade
+    from course.grading.grader import GradingError, prepare_grading_process
+    from course.grading.grader import grade as run_grade
 
     prepare_grading_process()
     chosen = resolve_step(step, need_exercise=True)
@@ -132,7 +132,7 @@ def grade(step, workspace, as_json, timeout):
 @workspace_option
 def progress(workspace):
     """Show the roadmap with your status and scores."""
-    from course.progress import progress_rows
+    from course.platform.progress import progress_rows
 
     click.echo(f"{'step':34} {'status':12} score")
     for row in progress_rows(workspace):
@@ -144,7 +144,7 @@ def progress(workspace):
 @workspace_option
 def quiz(workspace):
     """Take the career-fit quiz in the terminal (answers are saved to your workspace)."""
-    from course.quiz import run_terminal_quiz
+    from course.steps.step11_fit_quiz_and_certifications.quiz import run_terminal_quiz
 
     sys.exit(0 if run_terminal_quiz(workspace=workspace) else 1)
 
@@ -152,7 +152,7 @@ def quiz(workspace):
 @main.command()
 def doctor():
     """Check Python, packages, the Jupyter kernel, git and optional components."""
-    from course.doctor import run_checks
+    from course.platform.doctor import run_checks
 
     findings = run_checks()
     for finding in findings:
@@ -163,6 +163,6 @@ def doctor():
     sys.exit(1 if failures else 0)
 
 
-from course.classroom_cli import classroom  # noqa: E402 - the instructor's commands, in their own module
+from course.classroom.cli import classroom  # noqa: E402 - the instructor's commands, in their own module
 
 main.add_command(classroom)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from course import authoring as a
+from course.platform import authoring as a
 
 FIXTURE = "99-fixture"
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def fixture_source() -> nbformat.NotebookNode:
 
 def make_course(root: Path) -> Path:
     """A course root holding the fixture's source and its nbgrader release; returns the release notebook."""
-    from course.build import _generate_into
+    from course.platform.build import _generate_into
 
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
@@ -107,7 +107,7 @@ def solved(notebook: Path) -> None:
 
 def graded_cells(stem: str) -> dict[str, str]:
     """``{grade_id: source}`` of the code cells of a step's exercise source (answers, tests, setup)."""
-    from course import paths
+    from course.platform import paths
 
     nb = nbformat.read(paths.solution_path(stem), as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells

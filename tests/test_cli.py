@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 from factories import answer_with
 
-from course import cli, workspace
-from course.servers import free_port
+from course import cli
+from course.components.servers import free_port
+from course.platform import workspace
 
 STEP = "01-programming-basics"
 
@@ -82,7 +83,7 @@ def test_grade_json_records_progress_and_writes_feedback(synced):
 @pytest.mark.slow
 def test_grade_after_solving_one_part_with_the_solution_source(synced, tmp_path):
     """Copy one answer cell of the source into the learner's copy: exactly that part's points come."""
-    from course import paths
+    from course.platform import paths
 
     source = nbformat.read(paths.solution_path(STEP), as_version=4)
     first = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("solution"))
@@ -136,8 +137,8 @@ def test_start_serves_real_jupyterlab_and_stops_on_ctrl_c(tmp_path):
 
 
 def test_quiz_in_the_terminal_saves_the_result(tmp_path):
-    from course.progress import ProgressStore
-    from course.quiz import load_items
+    from course.platform.progress import ProgressStore
+    from course.steps.step11_fit_quiz_and_certifications.quiz import load_items
 
     answers = "".join(f"{1 + i % 5}\n" for i in range(len(load_items())))
     result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input=answers)
@@ -148,7 +149,7 @@ def test_quiz_in_the_terminal_saves_the_result(tmp_path):
 
 
 def test_quiz_stopped_early_exits_1_and_saves_nothing(tmp_path):
-    from course.progress import ProgressStore
+    from course.platform.progress import ProgressStore
 
     result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input="4\nq\n")
     assert result.exit_code == 1

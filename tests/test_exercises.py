@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from course import manifest, paths
-from course.grading import grade_notebook
+from course.grading.grader import grade_notebook
+from course.platform import manifest, paths
 
 pytestmark = pytest.mark.slow
 GRADED = [s.stem for s in manifest.steps(ready_only=True, with_exercise=True)]

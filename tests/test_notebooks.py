@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course import manifest, workspace
+from course.platform import manifest, workspace
 
 pytestmark = pytest.mark.slow
 READY = [s.stem for s in manifest.steps(ready_only=True)]

@@ -1,0 +1,69 @@
+"""The course's nbgrader configuration, loaded without importing nbgrader (which is slow to import).
+
+:func:`nbgrader_config` reads ``nbgrader_config.py`` from the course root and moves the course directory to a
+scratch folder. :func:`prestart_kernel` launches the grading kernel early, with the same arguments nbgrader
+would use, so it boots while nbgrader is still being imported; ``SafeExecute`` picks it up from
+:data:`PRESTARTED`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from traitlets.config import Config, PyFileConfigLoader
+
+from course.platform.paths import course_root
+
+__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED"]
+
+KERNEL_DIED = "KernelDied"
+PRESTARTED: list = []
+
+
+def nbgrader_config(root: Path, *, timeout: int | None = None) -> Config:
+    """The course's nbgrader config with its course directory moved to ``root`` (a scratch folder)."""
+    loader = PyFileConfigLoader("nbgrader_config.py", path=str(course_root()))
+    config = loader.load_config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
+    config.Exchange.root = str(Path(root) / "exchange")
+    if timeout is not None:
+        config.Execute.timeout = timeout
+    return config
+
+
+@contextmanager
+def quiet():
+    """nbgrader's own gradebook code trips SQLAlchemy (and nbformat) warnings that tell a learner or an
+    instructor nothing; silence them around calls into nbgrader."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        warnings.filterwarnings("ignore", module="nbformat")
+        yield
+
+
+def prestart_kernel(config: Config, cwd: Path):
+    """Launch a python3 kernel in ``cwd`` now (without waiting for it); returns its manager."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    manager = AsyncKernelManager(kernel_name="python3")
+    arguments = list(config.Execute.get("extra_arguments", []))
+    # nbclient would use the same event loop for this kernel (jupyter_core keeps one per thread).
+    run_sync(manager.start_kernel)(cwd=str(cwd), extra_arguments=arguments)
+    PRESTARTED.append(manager)
+    return manager
+
+
+def stop_kernel(manager) -> None:
+    """Shut a prestarted kernel down, and forget it if nbgrader never used it."""
+    from jupyter_core.utils import run_sync
+
+    if manager in PRESTARTED:
+        PRESTARTED.remove(manager)
+    if run_sync(manager.is_alive)():
+        run_sync(manager.shutdown_kernel)(now=True)

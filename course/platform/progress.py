@@ -1,0 +1,179 @@
+"""The learner's progress store: grades and saved results, in SQLite inside the workspace.
+
+The store is ``<workspace>/.course/progress.db``, reached through SQLAlchemy; every write is one transaction,
+so an interrupted grade never leaves half a record. The CLI (``course progress``), the welcome notebook's chart
+and the quiz all read and write through :class:`ProgressStore`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Float, Integer, String, Text, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from course.platform import manifest
+from course.platform.paths import STATE_DIR
+
+__all__ = ["ProgressStore", "find_workspace", "progress_rows", "progress_frame", "plot_progress", "STATE_DIR"]
+
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class Grade(_Base):
+    __tablename__ = "grades"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stem: Mapped[str] = mapped_column(String(80), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    graded_at: Mapped[str] = mapped_column(String(40))
+    parts_json: Mapped[str] = mapped_column(Text)
+
+
+class SavedResult(_Base):
+    __tablename__ = "results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(80), index=True)
+    saved_at: Mapped[str] = mapped_column(String(40))
+    payload_json: Mapped[str] = mapped_column(Text)
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The workspace: ``COURSE_WORKSPACE`` if set, else the nearest folder above ``start`` (default: the
+    current folder) holding ``.course/``, else ``./workspace``."""
+    if os.environ.get("COURSE_WORKSPACE"):
+        return Path(os.environ["COURSE_WORKSPACE"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR).is_dir():
+            return folder
+    return (Path.cwd() / "workspace").resolve()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ProgressStore:
+    """Grades and saved results of one workspace."""
+
+    def __init__(self, workspace: Path | str | None = None):
+        self.workspace = Path(workspace).resolve() if workspace else find_workspace()
+        state = self.workspace / STATE_DIR
+        state.mkdir(parents=True, exist_ok=True)
+        self.path = state / "progress.db"
+        self.engine = create_engine(f"sqlite:///{self.path}")
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        _Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> ProgressStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record_grade(self, stem: str, score: float, max_score: float, parts: list[dict]) -> None:
+        """Store one grading result (one transaction)."""
+        with Session(self.engine) as session, session.begin():
+            session.add(Grade(stem=stem, score=score, max_score=max_score, graded_at=_now(),
+                              parts_json=json.dumps(parts)))
+
+    def latest_grades(self) -> dict[str, dict]:
+        """The latest grade of each step: ``{stem: {score, max_score, graded_at, parts}}``."""
+        latest: dict[str, dict] = {}
+        with Session(self.engine) as session:
+            for row in session.scalars(select(Grade).order_by(Grade.id)):
+                latest[row.stem] = {"score": row.score, "max_score": row.max_score,
+                                    "graded_at": row.graded_at, "parts": json.loads(row.parts_json)}
+        return latest
+
+    def best_grades(self) -> dict[str, float]:
+        best: dict[str, float] = {}
+        with Session(self.engine) as session:
+            for row in session.scalars(select(Grade)):
+                best[row.stem] = max(best.get(row.stem, 0.0), row.score)
+        return best
+
+    def save_result(self, kind: str, payload: dict) -> None:
+        """Save a result (e.g. the quiz's answers and outcome) as JSON (one transaction)."""
+        with Session(self.engine) as session, session.begin():
+            session.add(SavedResult(kind=kind, saved_at=_now(), payload_json=json.dumps(payload)))
+
+    def load_result(self, kind: str) -> dict | None:
+        """The latest saved result of ``kind``, or ``None``."""
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(SavedResult).where(SavedResult.kind == kind).order_by(SavedResult.id.desc()).limit(1)
+            ).first()
+            return json.loads(row.payload_json) if row else None
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets a notebook read progress while `course grade` writes it; a busy timeout rides out the overlap.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _status(step: manifest.Step, grade: dict | None) -> str:
+    if not step.ready:
+        return "planned"
+    if not step.exercise:
+        return "read"
+    if grade is None:
+        return "not graded"
+    return "complete" if grade["score"] >= grade["max_score"] else "in progress"
+
+
+def progress_rows(workspace: Path | str | None = None) -> list[dict]:
+    """One row per step of the manifest with its status and latest score."""
+    with ProgressStore(workspace) as store:
+        grades = store.latest_grades()
+    rows = []
+    for step in manifest.load_manifest():
+        grade = grades.get(step.stem)
+        rows.append({
+            "stem": step.stem,
+            "title": step.title,
+            "status": _status(step, grade),
+            "score": grade["score"] if grade else None,
+            "max_score": grade["max_score"] if grade else None,
+            "graded_at": grade["graded_at"] if grade else None,
+        })
+    return rows
+
+
+def progress_frame(workspace: Path | str | None = None):
+    """The progress rows as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(progress_rows(workspace))
+
+
+def plot_progress(workspace: Path | str | None = None):
+    """A horizontal bar chart of the share of points earned per step (a matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in progress_rows(workspace) if manifest.resolve(r["stem"]).exercise]
+    labels = [f"{r['stem'][:2]} {r['title']}" for r in rows]
+    shares = [100 * r["score"] / r["max_score"] if r["max_score"] else 0 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1))
+    ax.barh(labels, shares, color="#3b6ea5")
+    for y, (share, row) in enumerate(zip(shares, rows, strict=True)):
+        ax.text(min(share, 100) + 1, y, row["status"], va="center", fontsize=8)
+    ax.set_xlim(0, 115)
+    ax.invert_yaxis()
+    ax.set_xlabel("points earned (%)")
+    ax.set_title("Your progress through the roadmap")
+    fig.tight_layout()
+    return fig

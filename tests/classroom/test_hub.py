@@ -1,0 +1,335 @@
+"""A class on JupyterHub, for real: OS users, PAM logins over HTTP, one JupyterLab per user, nbgrader.
+
+The hub (JupyterHub with the pure-Python configurable-http-proxy, PAMAuthenticator, LocalProcessSpawner)
+runs on 127.0.0.1 with the config ``course classroom init`` wrote. An instructor and two students are real
+accounts made here (CI runs as root). The instructor releases step 01 and later collects, autogrades (two at a
+time), generates feedback and exports, all through a kernel of their own server; the students fetch, answer
+(one right, one wrong) and submit through nbgrader's assignment-list REST API on theirs. Then: right scores,
+each student gets only their own feedback, no student can read another's submission or the gradebook, and
+formgrader exists for the instructor only. Everything started is stopped and the accounts are deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import nbformat
+import psutil
+import pytest
+
+from course.classroom.hub import shared_python
+from course.classroom.samples import make_submission
+from course.components.servers import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.service]
+
+STEP = "01-programming-basics"
+COURSE_ID = "backend-course"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+VENV_BIN = Path(sys.executable).parent
+WAIT = 120  # seconds: the longest any one wait may take
+
+
+def _run(*command, timeout=60, check=True, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=check, **kwargs)
+
+
+def _as_user(user: str, python: Path, code: str) -> subprocess.CompletedProcess:
+    """Run Python code as an OS user (the way a student could poke at the machine from a terminal)."""
+    return _run("runuser", "-u", user, "--", "env", f"HOME=/home/{user}", f"PATH={python.parent}:/usr/bin:/bin",
+                str(python), "-c", code, check=False)
+
+
+def _wait_for(what: str, condition, timeout: float = WAIT, hub=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if hub is not None and hub.poll() is not None:
+            pytest.fail(f"JupyterHub exited while waiting for {what}")
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+class HubUser:
+    """One person's browser-like session: log in over HTTP with a password, then use an API token."""
+
+    def __init__(self, hub_url: str, name: str, password: str):
+        self.name = name
+        self.http = httpx.Client(base_url=hub_url, timeout=60)
+        self.http.get("/hub/login")
+        xsrf = self.http.cookies.get("_xsrf")
+        response = self.http.post("/hub/login", data={"username": name, "password": password, "_xsrf": xsrf})
+        assert response.status_code == 302, f"login of {name} failed: {response.status_code}"
+        xsrf = [cookie.value for cookie in self.http.cookies.jar if cookie.name == "_xsrf"][-1]  # new after login
+        response = self.http.post(f"/hub/api/users/{name}/tokens", headers={"X-XSRFToken": xsrf},
+                                  json={"note": "end-to-end test", "expires_in": 900})
+        assert response.status_code == 201, response.text
+        self.token = response.json()["token"]
+        self.headers = {"Authorization": f"token {self.token}"}
+
+    def start_server(self, hub=None) -> None:
+        response = self.http.post(f"/hub/api/users/{self.name}/server", headers=self.headers)
+        assert response.status_code in (201, 202), response.text
+
+        def ready():
+            model = self.http.get(f"/hub/api/users/{self.name}", headers=self.headers).json()
+            return model.get("servers", {}).get("", {}).get("ready")
+
+        _wait_for(f"{self.name}'s server", ready, hub=hub)
+
+    def server(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return self.http.request(method, f"/user/{self.name}/{path.lstrip('/')}", headers=self.headers, **kwargs)
+
+    def assignments(self, action: str | None = None) -> dict:
+        params = {"course_id": COURSE_ID, "assignment_id": STEP}
+        if action is None:
+            response = self.server("GET", "assignments", params={"course_id": COURSE_ID})
+        else:
+            response = self.server("POST", f"assignments/{action}", params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["success"], body.get("value")
+        return {a["assignment_id"]: a for a in body["value"]}
+
+    def run_code(self, code: str, timeout: float = 300) -> str:
+        """Execute code in a new kernel of this user's server over its WebSocket; return what it printed."""
+        import websocket
+
+        kernel = self.server("POST", "api/kernels", json={"name": "python3"}).json()["id"]
+        url = f"{str(self.http.base_url).replace('http', 'ws', 1).rstrip('/')}/user/{self.name}/api/kernels/" \
+              f"{kernel}/channels"
+        socket = websocket.create_connection(url, header=[f"Authorization: token {self.token}"], timeout=timeout)
+        message_id = uuid.uuid4().hex
+        socket.send(json.dumps({
+            "header": {"msg_id": message_id, "username": self.name, "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True}}))
+        printed, deadline = [], time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                reply = json.loads(socket.recv())
+                if reply.get("parent_header", {}).get("msg_id") != message_id:
+                    continue
+                kind, content = reply["msg_type"], reply["content"]
+                if kind == "stream":
+                    printed.append(content["text"])
+                elif kind == "error":
+                    printed.append(f"{content['ename']}: {content['evalue']}")
+                elif kind == "status" and content["execution_state"] == "idle":
+                    return "".join(printed)
+            pytest.fail(f"code in {self.name}'s kernel did not finish in {timeout} s")
+        finally:
+            socket.close()
+            self.server("DELETE", f"api/kernels/{kernel}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _course_command(course_dir: Path, *args: str) -> str:
+    """Code that runs `course classroom ARGS --course-dir DIR` from a kernel and prints what it said."""
+    return (
+        "import subprocess, sys\n"
+        f"done = subprocess.run([sys.executable, '-m', 'course', 'classroom', *{list(args)!r}, "
+        f"'--course-dir', {str(course_dir)!r}], capture_output=True, text=True, timeout=280)\n"
+        "print(done.stdout, done.stderr, 'exit', done.returncode)\n"
+    )
+
+
+def _answer(user: HubUser, kind: str, scratch: Path) -> None:
+    """Fill in the fetched notebook in the user's own home, through the Contents API."""
+    path = f"api/contents/{STEP}/{STEP}.ipynb"
+    fetched = user.server("GET", path).json()["content"]
+    release = scratch / f"{user.name}-release.ipynb"
+    nbformat.write(nbformat.from_dict(fetched), release)
+    answered = make_submission(scratch, user.name, STEP, kind, seed=3, release=release)
+    body = {"type": "notebook", "format": "json", "content": json.loads(answered.read_text())}
+    assert user.server("PUT", path, json=body).status_code == 200
+
+
+def _stop_everything(hub, users: list[str]) -> None:
+    if hub is not None and hub.poll() is None:
+        os.killpg(hub.pid, signal.SIGTERM)  # the hub stops the single-user servers and its proxy on the way out
+        try:
+            hub.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(hub.pid, signal.SIGKILL)
+            hub.wait(timeout=10)
+    uids = set()
+    for user in users:
+        found = _run("id", "-u", user, check=False)
+        if found.returncode == 0:
+            uids.add(int(found.stdout))
+    for process in psutil.process_iter(["uids"]):  # anything still running as the test's own accounts
+        try:
+            if process.info["uids"] and process.info["uids"].real in uids:
+                process.kill()
+        except psutil.Error:
+            pass
+    for user in users:
+        _run("userdel", "-r", "-f", user, check=False)
+
+
+def test_a_class_on_jupyterhub_end_to_end():
+    if os.geteuid() != 0:
+        message = "the JupyterHub test creates OS users and must run as root"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    for tool in ("useradd", "chpasswd", "userdel", "runuser"):
+        assert shutil.which(tool), f"{tool} is needed to create the class's accounts"
+
+    suffix = uuid.uuid4().hex[:5]
+    names = {"teacher": f"t10i{suffix}", "ann": f"t10a{suffix}", "bob": f"t10b{suffix}"}
+    passwords = {name: secrets.token_urlsafe(12) for name in names.values()}
+    base = Path(tempfile.mkdtemp(prefix="course-hub-", dir="/tmp"))
+    base.chmod(0o755)
+    hub, sessions = None, []
+    try:
+        python = shared_python(base / "python")  # a Python the accounts can run, seeing the course's packages
+        for name in names.values():
+            _run("useradd", "--create-home", "--shell", "/bin/bash", "-K", "HOME_MODE=0700", name)
+        _run("chpasswd", input="".join(f"{n}:{p}\n" for n, p in passwords.items()))
+        exchange = base / "exchange"
+        exchange.mkdir(mode=0o1777)
+        exchange.chmod(0o1777)  # the administrator's step: install -d -m 1777 /srv/nbgrader/exchange
+        teacher, ann, bob = names["teacher"], names["ann"], names["bob"]
+        course_dir = Path(f"/home/{teacher}/class")  # under the instructor's home, for formgrader
+        ports = {"public": free_port(), "hub": free_port(), "proxy": free_port()}
+        hub_url = f"http://127.0.0.1:{ports['public']}"
+
+        # The instructor makes the class folder and the roster, as themselves.
+        roster = base / "roster.csv"
+        roster.write_text(f"id,first_name,last_name\n{ann},Ann,Example\n{bob},Bob,Example\n", encoding="utf-8")
+        for code in (
+            f"from course.classroom.core import init; init({str(course_dir)!r}, exchange={str(exchange)!r}, "
+            f"instructors=[{teacher!r}], hub_url={hub_url!r}, user_python={str(python)!r})",
+            f"from course.classroom.core import Classroom, add_roster; "
+            f"print(add_roster(Classroom.open({str(course_dir)!r}), {str(roster)!r}))",
+        ):
+            done = _as_user(teacher, python, code)
+            assert done.returncode == 0, done.stderr[-3000:]
+
+        # The administrator runs the hub as root from a root-owned copy of its config.
+        hub_dir = base / "hub"
+        hub_dir.mkdir()
+        hub_dir.chmod(0o711)  # users pass through to their role's settings; they cannot list the folder
+        config = hub_dir / "jupyterhub_config.py"
+        shutil.copyfile(course_dir / "jupyterhub_config.py", config)
+        with config.open("a", encoding="utf-8") as file:
+            file.write(f"\nc.JupyterHub.hub_port = {ports['hub']}\n"
+                       f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{ports['proxy']}'\n")
+        log = (hub_dir / "hub.log").open("w")
+        hub = subprocess.Popen([str(VENV_BIN / "jupyterhub"), "-f", str(config)], cwd=hub_dir, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True,
+                               env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
+
+        def hub_up():
+            try:
+                return httpx.get(f"{hub_url}/hub/api", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait_for("JupyterHub", hub_up, hub=hub)
+
+        # PAM checks the real password.
+        with httpx.Client(base_url=hub_url, timeout=30) as stranger:
+            stranger.get("/hub/login")
+            refused = stranger.post("/hub/login", data={"username": ann, "password": "not-the-password",
+                                                        "_xsrf": stranger.cookies.get("_xsrf")})
+            assert refused.status_code != 302
+
+        sessions = [HubUser(hub_url, name, passwords[name]) for name in (teacher, ann, bob)]
+        instructor, first, second = sessions
+        for session in sessions:
+            session.start_server(hub)
+
+        # JupyterLab for everyone; formgrader for the instructor only.
+        for session, formgrader in ((instructor, True), (first, False)):
+            page = session.server("GET", "lab")
+            assert page.status_code == 200
+            config_data = json.loads(html.unescape(re.search(
+                r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S)[1]))
+            assert ("@jupyter/nbgrader:formgrader" in config_data.get("disabledExtensions", [])) is not formgrader
+        assert first.server("GET", "formgrader/api/assignments").status_code == 404
+
+        said = instructor.run_code(_course_command(course_dir, "release", "01"))
+        assert "exit 0" in said, said
+        assert first.assignments()[STEP]["status"] == "released"
+
+        scratch = base / "scratch"
+        scratch.mkdir()
+        for session, kind in ((first, "correct"), (second, "wrong")):
+            assert session.assignments("fetch")[STEP]["status"] == "fetched"
+            _answer(session, kind, scratch)
+            assert session.assignments("submit")[STEP]["status"] == "submitted"
+
+        # A student cannot read another's submission, the class folder, or the feedback folder's listing.
+        inbound = exchange / COURSE_ID / "inbound"
+        poke = _as_user(bob, python, "import glob, os\n"
+                        f"print(glob.glob({str(inbound)!r} + '/{ann}+*'))\n"
+                        f"for path in ({str(inbound)!r}, {str(course_dir)!r}):\n"
+                        "    try:\n        os.listdir(path)\n        print('READ', path)\n"
+                        "    except PermissionError:\n        print('denied')\n"
+                        f"try:\n    open({str(course_dir / 'gradebook.db')!r}, 'rb').read(1)\n    print('READ')\n"
+                        "except PermissionError:\n    print('denied')\n")
+        assert poke.returncode == 0, poke.stderr
+        assert poke.stdout.split() == ["[]", "denied", "denied", "denied"]
+
+        said = {}
+        for command in (("collect", "01"), ("autograde", "01", "--jobs", "2"), ("feedback", "01"), ("export",)):
+            said[command[0]] = instructor.run_code(_course_command(course_dir, *command))
+            assert "exit 0" in said[command[0]], said[command[0]]
+        assert re.search(rf"{ann}\s+20/20\s+graded", said["autograde"]), said["autograde"]
+        bob_score = float(re.search(rf"{bob}\s+([\d.]+)/20\s+graded", said["autograde"])[1])
+        assert 0 < bob_score < 20
+
+        grades = instructor.run_code(f"print(open({str(course_dir / 'exports' / 'grades-lms.csv')!r}).read())")
+        rows = {row["student_id"]: row for row in csv.DictReader(io.StringIO(grades))}
+        assert (float(rows[ann][f"{STEP} (20)"]), float(rows[bob][f"{STEP} (20)"])) == (20.0, bob_score)
+
+        listing = instructor.server("GET", "formgrader/api/assignments")
+        assert listing.status_code == 200
+        (assignment,) = [a for a in listing.json() if a["name"] == STEP]
+        assert assignment["num_submissions"] == 2
+
+        for session, score in ((first, 20.0), (second, bob_score)):
+            assert session.assignments("fetch_feedback")[STEP]["status"] == "submitted"
+            folder = session.server("GET", f"api/contents/{STEP}/feedback").json()["content"]
+            (stamp,) = folder
+            (page,) = session.server("GET", f"api/contents/{stamp['path']}").json()["content"]
+            text = session.server("GET", f"api/contents/{page['path']}").json()["content"]
+            assert f"{score} / 20.0" in html.unescape(text), f"{session.name}'s feedback shows another score"
+        feedback_dir = exchange / COURSE_ID / "feedback"
+        peek = _as_user(bob, python, f"import os\ntry:\n    os.listdir({str(feedback_dir)!r})\n"
+                                     "except PermissionError:\n    print('denied')\n")
+        assert peek.stdout.strip() == "denied"
+    finally:
+        for session in sessions:
+            session.close()
+        _stop_everything(hub, list(names.values()))
+        hub_log = base / "hub" / "hub.log"
+        if hub_log.exists():  # shown by pytest when the test fails
+            print("".join(hub_log.read_text(errors="replace").splitlines(keepends=True)[-80:]))
+        shutil.rmtree(base, ignore_errors=True)
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if str(base) in " ".join(p.info["cmdline"] or [])], "a process of the test is still running"

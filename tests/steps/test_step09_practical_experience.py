@@ -1,0 +1,153 @@
+"""course.steps.step09_practical_experience: the colleague's modules of step 09, pytest runs, mutants, pdb transcripts and CI steps."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from course.steps import step09_practical_experience as practice
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def module(tmp_path):
+    def load(name):
+        return _load(practice.write_module(name, tmp_path), f"practice_{name}_{id(tmp_path)}")
+    return load
+
+
+def test_every_source_compiles_and_unknown_names_are_listed():
+    for name, text in practice.SOURCES.items():
+        compile(text, f"{name}.py", "exec")
+    with pytest.raises(KeyError, match="billing"):
+        practice.source("nope")
+
+
+def test_billing_has_the_lesson_bug_and_its_fix_is_one_line(module):
+    billing = module("billing")
+    assert sum(billing.split_bill(1000, 3)) == 999          # the bug the lesson finds
+    fixed = practice.source("billing").replace("range(remainder - 1)", "range(remainder)")
+    assert fixed != practice.source("billing")
+    namespace = {}
+    exec(compile(fixed, "billing.py", "exec"), namespace)
+    assert namespace["split_bill"](1001, 3) == [334, 334, 333]
+
+
+def test_shop_has_the_four_bugs_of_the_exercise(module):
+    shop = module("shop")
+    assert shop.page_slice(list(range(50)), 1, 20) != list(range(20))    # page offset
+    assert shop.page_slice(list(range(50)), 0, 20) == list(range(20))    # page 0 accepted
+    assert shop.line_total(125, 1, 10) == 113                             # half rounds to even
+    assert shop.parse_tags("b, a, , b") == ["", "a", "b"]                 # order lost, empty kept
+
+
+def test_ranges_follows_its_docstring(module):
+    ranges = module("ranges")
+    cases = {("bytes=0-499", 1000): (0, 499), ("bytes=500-", 1000): (500, 999), ("bytes=-300", 1000): (700, 999),
+             ("bytes=-5000", 1000): (0, 999), ("bytes=990-5000", 1000): (990, 999), ("BYTES = 1 - 2", 10): (1, 2)}
+    for (header, size), expected in cases.items():
+        assert ranges.parse_range(header, size) == expected, header
+    for header in ("items=0-1", "bytes=", "bytes=-", "bytes=5-1", "bytes=0-1,3-4", "bytes=a-1"):
+        with pytest.raises(ValueError) as info:
+            ranges.parse_range(header, 1000)
+        assert not isinstance(info.value, ranges.RangeNotSatisfiable), header
+    for header, size in (("bytes=1000-", 1000), ("bytes=-0", 10), ("bytes=0-", 0), ("bytes=-5", 0)):
+        with pytest.raises(ranges.RangeNotSatisfiable):
+            ranges.parse_range(header, size)
+
+
+def test_sessions_reproduces_bug_214(module):
+    sessions = module("sessions")
+    assert sessions.parse_cookie("theme=dark; session=eyJ1c2VyIjo0Mn0=; lang=en")["session"] == "eyJ1c2VyIjo0Mn0"
+
+
+@pytest.mark.slow
+def test_run_pytest_reads_the_summary_of_a_real_run(tmp_path):
+    practice.write_module("billing", tmp_path)
+    practice.write_module("test_billing", tmp_path)
+    run = practice.run_pytest(tmp_path)
+    assert run.counts == {"failed": 1, "passed": 1}
+    assert run.failed_cleanly and not run.passed
+    assert "\x1b[" not in run.output
+    assert run.summary().startswith("1 failed, 1 passed")
+
+
+@pytest.mark.slow
+def test_run_tests_against_isolates_the_run_and_reads_files_back(monkeypatch):
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--no-such-option")   # an outer pytest's options must not leak in
+    run = practice.run_tests_against({"test_x.py": "def test_x():\n    assert True\n"}, "--junitxml=r.xml",
+                                     read_back=("r.xml", "missing.txt"))
+    assert run.passed, run.output
+    assert set(run.files) == {"r.xml"} and "<testcase" in run.files["r.xml"]
+
+
+@pytest.mark.slow
+def test_a_run_that_never_ends_is_stopped():
+    run = practice.run_tests_against({"test_loop.py": "def test_loop():\n    while True:\n        pass\n"},
+                                     timeout=3)
+    assert run.timed_out and not run.passed
+    assert run.summary() == "timed out"
+
+
+@pytest.mark.slow
+def test_run_many_keeps_the_order_of_its_jobs():
+    jobs = [{"test_a.py": f"def test_a():\n    assert {ok}\n"} for ok in (True, False, True)]
+    assert [run.passed for run in practice.run_many(jobs)] == [True, False, True]
+
+
+def test_mutants_change_one_thing_each_and_compile():
+    source = "def f(a, b):\n    if a < b:\n        return a + 1\n    return b\n"
+    found = practice.mutants(source)
+    assert [m.change for m in found] == ["< became <=", "+ became -", "1 became 2", "1 became 0"]
+    for mutant in found:
+        ast.parse(mutant.source)
+        assert mutant.source != ast.unparse(ast.parse(source))
+    assert len({m.source for m in found}) == len(found)
+    assert practice.mutants("def g():\n    return 1\n\ndef h():\n    return 2 < 3\n", only_in="h")[0].change == \
+        "< became <="
+
+
+@pytest.mark.slow
+def test_mutation_report_shows_what_a_suite_misses():
+    fixed = practice.source("billing").replace("range(remainder - 1)", "range(remainder)")
+    report = practice.mutation_report("billing", fixed, {"test_billing.py": practice.source("test_billing")},
+                                      only_in="split_bill")
+    survivors = {row["change"] for row in report if not row["killed"]}
+    assert "< became <=" in survivors                    # nothing tests people == 1
+    assert any(row["killed"] for row in report)
+
+
+def test_pdb_transcript_shows_values_at_a_breakpoint(module):
+    billing = module("billing")
+    path = billing.__file__
+    line = next(n for n, text in enumerate(Path(path).read_text().splitlines(), 1) if "for i in" in text)
+    text = practice.pdb_transcript(billing.split_bill, 1000, 3,
+                                   commands=[f"break {path}:{line}", "continue", "p share, remainder"])
+    assert "(333, 1)" in text
+    assert not re.search("\x1b\\[", text)
+
+
+@pytest.mark.slow
+def test_run_ci_stops_at_the_first_failing_step(tmp_path):
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    results = practice.run_ci([("compile", ["python", "-m", "compileall", "-q", "."]),
+                               ("fail", ["python", "-c", "raise SystemExit(3)"]),
+                               ("never", ["python", "-c", "print('no')"])], tmp_path)
+    assert [(r["step"], r["ok"]) for r in results] == [("compile", True), ("fail", False)]
+
+
+def test_review_checklist_ids_are_kebab_case_questions():
+    assert len(practice.REVIEW_CHECKLIST) >= 8
+    for item, question in practice.REVIEW_CHECKLIST.items():
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", item)
+        assert question.endswith("?")
