@@ -23,9 +23,9 @@ import pytest
 from click.testing import CliRunner
 from traitlets.config import Config
 
+from course.classroom import core as classroom
 from course.classroom.autograde import autograde
 from course.classroom.cli import classroom as classroom_cli
-from course.classroom import core as classroom
 from course.classroom.samples import make_submission
 from course.platform import paths
 
