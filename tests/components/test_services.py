@@ -162,3 +162,27 @@ def test_schema_url_gives_each_user_an_empty_schema_of_its_own(monkeypatch):
         engine.dispose()
     with pytest.raises(ValueError, match="not a plain schema name"):
         services.schema_url("a; DROP TABLE x")
+
+
+@pytest.mark.slow
+def test_a_kernel_killed_by_jupyter_leaves_no_server_and_no_folder():
+    """The lesson's case: a Jupyter kernel that started both servers is killed as JupyterLab kills one."""
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(env=_embedded_env())
+    client = manager.client()
+    client.start_channels()
+    printed = []
+    try:
+        client.wait_for_ready(timeout=waits.scaled(60))
+        code = "\n".join(START_BOTH.splitlines()[:-2]).replace("print(json.dumps(", "print('STARTED', json.dumps(")
+        client.execute_interactive(code, timeout=waits.scaled(120), output_hook=lambda message: printed.append(
+            message["content"].get("text", "")) if message["msg_type"] == "stream" else None)
+        started = json.loads("".join(printed).split("STARTED", 1)[1])
+        manager.shutdown_kernel(now=True)  # SIGKILL to the kernel's process group: no exit hook runs
+        waits.wait_until(lambda: _left_of(started) == [], 10, what="the servers of a killed kernel to stop")
+    finally:
+        client.stop_channels()
+        if manager.is_alive():
+            manager.shutdown_kernel(now=True)
