@@ -330,9 +330,11 @@ def _watch() -> None:
     guarded: dict[str, dict] = {}
     pending = b""
     stdin = sys.stdin.fileno()
-    while parent and _alive(parent):
+    while True:
         ready, _, _ = select.select([stdin], [], [], 0.5)
-        if not ready:
+        if not ready:  # nothing to read: is the parent still there? (a forked child may hold the pipe open)
+            if parent is None or not _alive(parent):
+                break
             continue
         chunk = os.read(stdin, 65536)
         if not chunk:
