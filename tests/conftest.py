@@ -32,7 +32,7 @@ LEAK_GRACE = 10  # seconds (scaled) the servers get to stop after the last test
 # What counts as a server: by process name, or by a word of a Python process's command line.
 DATABASES = {"postgres", "redis-server"}
 SERVER_NAMES = {"jupyterhub", "configurable-http-proxy"}
-SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyter-lab", "jupyterhub", "jupyter-labhub",
+SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyterlab", "jupyter-lab", "jupyterhub",
                 "course.components.services import _watch")
 
 
