@@ -164,7 +164,7 @@ def doctor(clean):
     failures = [f for f in findings if f.level == "fail"]
     warnings = [f for f in findings if f.level == "warn"]
     click.echo(f"{len(failures)} problem(s) to fix" if failures else
-               f"nothing to fix; {len(warnings)} warning(s) above" if warnings else "all good")
+               f"{len(warnings)} warning(s) above; nothing the course needs is missing" if warnings else "all good")
     sys.exit(1 if failures else 0)
 
 
