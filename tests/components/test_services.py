@@ -186,3 +186,35 @@ def test_a_kernel_killed_by_jupyter_leaves_no_server_and_no_folder():
         client.stop_channels()
         if manager.is_alive():
             manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+def test_an_answer_that_kills_its_grading_kernel_leaves_no_server(tmp_path):
+    """`course grade 04` where an answer starts PostgreSQL (the setup cell started Redis) and kills the kernel."""
+    import nbformat
+    from factories import answer_with
+
+    from course.platform import workspace
+
+    synced = tmp_path / "ws"
+    workspace.sync(synced)
+    mine = workspace.exercise_copy(synced, "04-databases")
+    first = next(c for c in nbformat.read(mine, as_version=4).cells if c.metadata.get("nbgrader", {}).get("solution"))
+    marker = tmp_path / "started.json"
+    answer_with(mine, first.metadata["nbgrader"]["grade_id"], (
+        "import json, os, signal\n"
+        "services.postgres_url()\n"
+        f"open({str(marker)!r}, 'w').write(json.dumps([str(services._postgres.directory), "
+        "str(services._redis.directory)]))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"))
+    done = subprocess.run([sys.executable, "-m", "course", "grade", "04", "--workspace", str(synced)],
+                          capture_output=True, text=True, timeout=waits.scaled(300), env=_embedded_env())
+    assert "score: 0 /" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    folders = json.loads(marker.read_text())
+
+    def nothing_left() -> bool:
+        working = [p for p in psutil.process_iter(["cwd"])
+                   if any((p.info["cwd"] or "").startswith(folder) for folder in folders)]
+        return not working and not any(Path(folder).exists() for folder in folders)
+
+    waits.wait_until(nothing_left, 10, what="the grading kernel's servers to stop")
