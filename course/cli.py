@@ -150,16 +150,21 @@ def quiz(workspace):
 
 
 @main.command()
-def doctor():
+@click.option("--clean", is_flag=True, help="First stop the database servers lessons started whose kernel is gone.")
+def doctor(clean):
     """Check Python, packages, the Jupyter kernel, git and optional components."""
-    from course.platform.doctor import run_checks
+    from course.platform import doctor as checks
 
-    findings = run_checks()
+    for line in checks.clean() if clean else []:
+        click.echo(line)
+    findings = checks.run_checks()
     for finding in findings:
         line = f"[{finding.level:4}] {finding.name}: {finding.detail}"
         click.echo(line + (f"\n       fix: {finding.fix}" if finding.fix else ""))
     failures = [f for f in findings if f.level == "fail"]
-    click.echo("all good" if not failures else f"{len(failures)} problem(s) to fix")
+    warnings = [f for f in findings if f.level == "warn"]
+    click.echo(f"{len(failures)} problem(s) to fix" if failures else
+               f"{len(warnings)} warning(s) above; nothing the course needs is missing" if warnings else "all good")
     sys.exit(1 if failures else 0)
 
 

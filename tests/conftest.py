@@ -1,12 +1,23 @@
-"""Shared fixtures; and the CI rule: a real-component test that skips fails the run when CI is set."""
+"""Shared fixtures; the CI rule (a real-component test that skips fails the run when CI is set); and the
+leak rule: no server the suite starts outlives it.
+
+The leak rule: the session tags its environment with ``COURSE_TEST_SESSION=<id>``, which every process the
+tests start inherits (uvicorn, kernels, JupyterLab, JupyterHub, the services' watchdogs); PostgreSQL and Redis
+servers are the course's by their folders (``course.components.services``). When the session ends, the
+servers it started get a scaled while to stop; any left after that are listed, stopped, and, with ``CI`` set,
+fail the run. Servers in use by other runs or users are never touched.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -16,6 +27,13 @@ import factories  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 MUST_RUN = {"service", "browser"}
+SESSION_VARIABLE = "COURSE_TEST_SESSION"
+LEAK_GRACE = 10  # seconds (scaled) the servers get to stop after the last test
+# What counts as a server: by process name, or by a word of a Python process's command line.
+DATABASES = {"postgres", "redis-server"}
+SERVER_NAMES = {"jupyterhub", "configurable-http-proxy"}
+SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyterlab", "jupyter-lab", "jupyterhub",
+                "course.components.services import _watch")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -47,3 +65,81 @@ def fixture_course(fixture_course_template, monkeypatch, tmp_path) -> Path:
 @pytest.fixture
 def gradebook_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.getbasetemp() / "gradebooks"
+
+
+_before: set[tuple[int, float]] = set()  # the database servers already running when the session began
+
+
+def pytest_configure(config):
+    # Set before xdist starts its workers, so they and everything they start carry the same tag. A fresh tag
+    # every session: a pytest run inside a test must never count (or stop) the servers of the run around it.
+    if not hasattr(config, "workerinput"):
+        os.environ[SESSION_VARIABLE] = uuid.uuid4().hex
+        _before.update(_identity(p) for p in psutil.process_iter(["name"]) if p.info["name"] in DATABASES)
+
+
+def _identity(process: psutil.Process) -> tuple[int, float]:
+    try:
+        return process.pid, process.create_time()
+    except psutil.Error:
+        return process.pid, 0.0
+
+
+def session_servers(tag: str) -> list[psutil.Process]:
+    """The server processes this session left: those carrying its tag in their environment, and PostgreSQL or
+    Redis servers it started whose owner is gone (they overwrite their environment with their process titles,
+    so for them the marker is the course's folder and its owner file, see course.components.services)."""
+    from course.components import services
+
+    orphaned = {pid for orphan in services.orphans() for pid in orphan.pids}
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        try:
+            name, cmdline = process.info["name"] or "", " ".join(process.info["cmdline"] or [])
+            if process.pid == os.getpid() or process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if name in DATABASES:
+                if process.pid in orphaned and _identity(process) not in _before:
+                    found.append(process)
+            elif (name in SERVER_NAMES or any(w in cmdline for w in SERVER_WORDS)) and \
+                    process.environ().get(SESSION_VARIABLE) == tag:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+# Last: after pytest-xdist has shut its workers down (their exit hooks and watchdogs stop their servers), and
+# still before the terminal summary, which pytest prints after every sessionfinish implementation.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checks once all workers are gone
+    from course.components import services
+    from course.components.waits import wait_until
+
+    # This process's own servers (no xdist: the tests ran here) stop now, as its exit hooks would stop them.
+    for module in ("course.steps.step05_build_projects", "course.components.servers", "course.components.services"):
+        if module in sys.modules:
+            sys.modules[module].stop_all()
+    tag = os.environ.get(SESSION_VARIABLE)
+    try:  # workers and kernels stop their servers on their way out: give them a (scaled) moment
+        wait_until(lambda: not session_servers(tag), LEAK_GRACE, what="the servers the tests started to stop", interval=0.5)
+        return
+    except TimeoutError:
+        left = session_servers(tag)
+    lines = []
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            lines.append(f"  pid {process.pid}: {' '.join(process.cmdline())[:160]}")
+    services.clean_orphans()  # PostgreSQL and Redis: stopped cleanly, their folders removed
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and lines:
+        verdict = "this fails the run in CI" if IN_CI else "in CI this fails the run"
+        reporter.write_line(f"{len(lines)} server process(es) the tests started outlived them ({verdict}; now "
+                            "stopped):\n" + "\n".join(lines), red=IN_CI, yellow=not IN_CI)
+    if IN_CI and lines:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

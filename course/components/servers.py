@@ -10,10 +10,11 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from course.components.waits import wait_until
 
 __all__ = ["BackgroundServer", "free_port", "serve_handler", "serve_wsgi", "serve_asgi", "stop_all", "running"]
 
@@ -30,14 +31,15 @@ def free_port(host: str = HOST) -> int:
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until something accepts connections on ``host:port``; ``timeout`` is scaled on a slow machine."""
+    def listening() -> bool:
         try:
             with socket.create_connection((host, port), timeout=0.2):
-                return
+                return True
         except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listened on {host}:{port} after {timeout} s")
+            return False
+
+    wait_until(listening, timeout, what=f"something to listen on {host}:{port}", interval=0.02)
 
 
 @dataclass

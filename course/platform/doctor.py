@@ -1,7 +1,9 @@
 """``course doctor``: check the learner's environment and say what to fix.
 
 Each check returns a :class:`Finding`: ``ok``, ``warn`` (an optional component is missing: the course works,
-one lesson is limited) or ``fail`` (something the course needs). Checks never change anything.
+one lesson is limited, or something needs tidying) or ``fail`` (something the course needs). Checks change
+nothing (the HOME check writes one empty file and removes it); :func:`clean` is the one step that does:
+``course doctor --clean`` stops the database servers the course started whose kernel is gone.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Finding", "run_checks", "REQUIRED", "OPTIONAL"]
+__all__ = ["Finding", "run_checks", "clean", "REQUIRED", "OPTIONAL"]
 
 # (distribution, why the course needs it)
 REQUIRED = [
@@ -96,8 +100,39 @@ def _services() -> list[Finding]:
     return findings
 
 
+def _home() -> Finding:
+    home = os.environ.get("HOME") or str(Path.home())
+    fix = "set HOME to a folder you own (export HOME=/path/to/it), or make it writable"
+    if not Path(home).is_dir():
+        return Finding("home", "fail", f"HOME ({home}) is not a folder: JupyterLab and the kernel keep their "
+                       "settings there", fix)
+    try:
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        return Finding("home", "fail", f"HOME ({home}) is not writable ({error.strerror or error}): JupyterLab "
+                       "and the kernel keep their settings there", fix)
+    return Finding("home", "ok", f"HOME {home} is writable")
+
+
+def _orphans() -> list[Finding]:
+    from course.components import services
+
+    return [Finding("left running", "warn", f"a server a lesson started outlived its kernel: {orphan}",
+                    "run: course doctor --clean") for orphan in services.orphans()]
+
+
 def run_checks() -> list[Finding]:
-    findings = [_python(), _course_sources(), _kernel(), _git()]
+    findings = [_python(), _course_sources(), _home(), _kernel(), _git()]
     findings += [_package(name, why, "fail") for name, why in REQUIRED]
     findings += [_package(name, why, "warn") for name, why in OPTIONAL]
-    return findings + _services()
+    return findings + _services() + _orphans()
+
+
+def clean() -> list[str]:
+    """Stop the PostgreSQL and Redis servers the course started whose owner process is gone, and remove their
+    folders; returns one line per server. Servers in use, or not started by the course, are left alone."""
+    from course.components import services
+
+    return [f"cleaned: the {o.service} server in {o.directory} ({len(o.pids)} process(es) stopped, "
+            f"{o.megabytes:.0f} MB removed)" for o in services.clean_orphans()]

@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from course.components.servers import HOST, free_port
+from course.components.waits import scaled, wait_until
 
 __all__ = [
     "ServiceProcess", "start_service", "running", "stop_all", "LoadReport", "load", "percentile",
@@ -114,8 +115,10 @@ def start_service(target: str, *, project: str | os.PathLike, env: dict[str, str
     """Run ``uvicorn --factory <target>`` (e.g. ``"tasktrack.app:create_app"``) from ``project``.
 
     ``env`` is added to this process's environment: services read their configuration from it. Returns once
-    ``GET ready_path`` answers with any status; raises ``RuntimeError`` with the log's tail if the process
-    exits first, or ``TimeoutError`` (after stopping it) if it does not answer within ``timeout`` s.
+    ``GET ready_path`` answers with any status *and* the answering socket is the new process's own (another
+    server already on ``port`` is not mistaken for it); raises ``RuntimeError`` with the log's tail if the
+    process exits first (e.g. because ``port`` is taken), or ``TimeoutError`` (after stopping it) if it does
+    not answer within ``timeout`` s, scaled on a slow machine (:mod:`course.components.waits`).
     """
     project = Path(project).resolve()
     port = port or free_port()
@@ -133,19 +136,43 @@ def start_service(target: str, *, project: str | os.PathLike, env: dict[str, str
     service = ServiceProcess(name=name, port=port, process=process, log_path=log_path)
     with _lock:
         _started.append(service)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if not service.alive:
             service.stop()
             tail = "\n".join(service.logs(last=20))
-            raise RuntimeError(f"{name} exited with code {process.returncode} before answering:\n{tail}")
+            taken = f" (port {port} is taken by another server: start without port= to get a free one)" \
+                if "address already in use" in tail.lower() else ""
+            raise RuntimeError(f"{name} exited with code {process.returncode} before answering{taken}:\n{tail}")
+        if not _listens(process.pid, port):
+            return False  # not bound yet; whatever answers on the port now is someone else
         try:
-            httpx.get(service.url + ready_path, timeout=1.0)
-            return service
+            httpx.get(service.url + ready_path, timeout=scaled(1.0))
         except httpx.TransportError:
-            time.sleep(0.05)
-    service.stop()
-    raise TimeoutError(f"{name} did not answer on {service.url}{ready_path} within {timeout} s")
+            return False
+        return True
+
+    try:
+        wait_until(ready, timeout, what=f"{name} to answer on {service.url}{ready_path}")
+    except TimeoutError:
+        service.stop()
+        raise
+    return service
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether the process ``pid`` (or a child of it) has a listening TCP socket on ``port``."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        for process in (parent, *parent.children(recursive=True)):
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port:
+                    return True
+    except psutil.Error:
+        pass
+    return False
 
 
 def running() -> list[ServiceProcess]:

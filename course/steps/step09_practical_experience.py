@@ -270,10 +270,13 @@ def _pytest_env() -> dict[str, str]:
 
 
 def run_pytest(folder: str | Path, *args: str, timeout: float = 60) -> PytestRun:
-    """Run ``python -m pytest -q <args>`` in ``folder`` (a subprocess, killed after ``timeout`` s)."""
+    """Run ``python -m pytest -q <args>`` in ``folder`` (a subprocess, killed after ``timeout`` s, scaled on a
+    slow machine by :func:`course.components.waits.scaled`)."""
+    from course.components.waits import scaled
+
     command = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", *args]
     try:
-        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout,
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=scaled(timeout),
                               env=_pytest_env(), check=False)
     except subprocess.TimeoutExpired as expired:
         output = (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""

@@ -31,10 +31,12 @@ import httpx
 import nbformat
 import psutil
 import pytest
+from provision import require
 
 from course.classroom.hub import shared_python
 from course.classroom.samples import make_submission
 from course.components.servers import free_port
+from course.components.waits import scaled
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
 
@@ -42,11 +44,11 @@ STEP = "01-programming-basics"
 COURSE_ID = "backend-course"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 VENV_BIN = Path(sys.executable).parent
-WAIT = 120  # seconds: the longest any one wait may take
+WAIT = 120  # seconds: the longest any one wait may take on an idle machine (every wait is scaled)
 
 
 def _run(*command, timeout=60, check=True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=check, **kwargs)
+    return subprocess.run(command, capture_output=True, text=True, timeout=scaled(timeout), check=check, **kwargs)
 
 
 def _as_user(user: str, python: Path, code: str) -> subprocess.CompletedProcess:
@@ -56,6 +58,7 @@ def _as_user(user: str, python: Path, code: str) -> subprocess.CompletedProcess:
 
 
 def _wait_for(what: str, condition, timeout: float = WAIT, hub=None):
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if hub is not None and hub.poll() is not None:
@@ -72,7 +75,7 @@ class HubUser:
 
     def __init__(self, hub_url: str, name: str, password: str):
         self.name = name
-        self.http = httpx.Client(base_url=hub_url, timeout=60)
+        self.http = httpx.Client(base_url=hub_url, timeout=scaled(60))
         self.http.get("/hub/login")
         xsrf = self.http.cookies.get("_xsrf")
         response = self.http.post("/hub/login", data={"username": name, "password": password, "_xsrf": xsrf})
@@ -112,6 +115,7 @@ class HubUser:
         """Execute code in a new kernel of this user's server over its WebSocket; return what it printed."""
         import websocket
 
+        timeout = scaled(timeout)
         kernel = self.server("POST", "api/kernels", json={"name": "python3"}).json()["id"]
         url = f"{str(self.http.base_url).replace('http', 'ws', 1).rstrip('/')}/user/{self.name}/api/kernels/" \
               f"{kernel}/channels"
@@ -150,7 +154,7 @@ def _course_command(course_dir: Path, *args: str) -> str:
     return (
         "import subprocess, sys\n"
         f"done = subprocess.run([sys.executable, '-m', 'course', 'classroom', *{list(args)!r}, "
-        f"'--course-dir', {str(course_dir)!r}], capture_output=True, text=True, timeout=280)\n"
+        f"'--course-dir', {str(course_dir)!r}], capture_output=True, text=True, timeout={scaled(280):.0f})\n"
         "print(done.stdout, done.stderr, 'exit', done.returncode)\n"
     )
 
@@ -195,6 +199,7 @@ def test_a_class_on_jupyterhub_end_to_end():
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+    require("creates three Linux users (useradd) and deletes them with their homes afterwards (userdel -r)")
     for tool in ("useradd", "chpasswd", "userdel", "runuser"):
         assert shutil.which(tool), f"{tool} is needed to create the class's accounts"
 

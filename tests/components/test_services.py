@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
-from course.components import services
+from course.components import services, waits
 
 pytestmark = pytest.mark.service
 
@@ -53,32 +59,89 @@ def test_redis_url_wins(monkeypatch):
     assert services._redis is None
 
 
-def test_servers_started_by_a_process_stop_when_it_exits(tmp_path):
-    """A kernel restart or a script's end must not leave a database server behind."""
-    import subprocess
-    import sys
-    import time
+def _embedded_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
 
-    import psutil
 
-    script = (
-        "from course.components import services\n"
-        "services.redis_client().set('k', 1)\n"
-        "services.stop_redis()\n"  # a stop and a second start, as a lesson re-run does
-        "services.redis_client().set('k', 1)\n"
-        "services.postgres_url()\n"
-        "print(services._redis.pid, services._postgres.server.get_pid(), services._postgres.directory)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
-                         check=True, timeout=120, env=env).stdout.split()
-    redis_pid, postgres_pid, directory = int(out[0]), int(out[1]), Path(out[2])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (psutil.pid_exists(redis_pid) or psutil.pid_exists(postgres_pid)):
-        time.sleep(0.2)
-    assert not psutil.pid_exists(redis_pid)
-    assert not psutil.pid_exists(postgres_pid)
-    assert not directory.exists()
+def _left_of(started: dict) -> list:
+    """What is still there of the servers a child reported: their processes (by pid, and any process working
+    in their folders), the watchdog, and the folders."""
+    pids = [started["redis"], started["postgres"], started["watchdog"]]
+    running = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info["cwd"] or ""
+        if any(cwd.startswith(folder) for folder in started["folders"]) and process.pid not in running:
+            running.append(process.pid)
+    return running + [folder for folder in started["folders"] if Path(folder).exists()]
+
+
+START_BOTH = """
+import json, sys, time
+from course.components import services
+services.redis_client().set("k", 1)
+services.stop_redis()  # a stop and a second start, as a lesson re-run does
+services.redis_client().set("k", 1)
+services.postgres_url()
+print(json.dumps({"redis": services._redis.pid, "postgres": services._postgres.pid,
+                  "watchdog": services._watchdog.pid,
+                  "folders": [str(services._redis.directory), services._redis.server.redis_dir,
+                              str(services._postgres.directory)]}), flush=True)
+if sys.argv[1] == "wait":
+    time.sleep(3600)
+"""
+
+
+def _start_both(how: str) -> tuple[subprocess.Popen, dict]:
+    child = subprocess.Popen([sys.executable, "-W", "ignore", "-c", START_BOTH, how], stdout=subprocess.PIPE,
+                             text=True, env=_embedded_env(), start_new_session=True)
+    line = child.stdout.readline()
+    assert line, f"the child exited with {child.wait()} before starting its servers"
+    return child, json.loads(line)
+
+
+def test_servers_started_by_a_process_stop_when_it_exits():
+    """A kernel restart or a script's end must not leave a database server behind, nor its watchdog."""
+    child, started = _start_both("exit")
+    assert child.wait(timeout=waits.scaled(60)) == 0
+    waits.wait_until(lambda: _left_of(started) == [], 15, what="the servers of a process that exited to stop")
+
+
+def test_a_killed_process_leaves_no_server_and_no_folder():
+    """SIGKILL to the process group, as Jupyter kills a kernel: no exit hook runs, the watchdog cleans up."""
+    child, started = _start_both("wait")
+    assert all(psutil.pid_exists(pid) for pid in (started["redis"], started["postgres"], started["watchdog"]))
+    assert all(Path(folder).exists() for folder in started["folders"])
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    waits.wait_until(lambda: _left_of(started) == [], 10, what="the servers of a killed process to stop")
+
+
+def test_orphans_are_found_and_cleaned_and_nothing_else(tmp_path, monkeypatch):
+    """When the watchdog dies too, the servers are orphans: orphans() finds them by their folders' owner file,
+    clean_orphans() stops them; a server whose owner lives, and a folder the course did not make, stay."""
+    child, started = _start_both("wait")
+    os.kill(started["watchdog"], signal.SIGKILL)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    foreign = Path(tempfile.mkdtemp(prefix="course-redis-"))  # no owner.json: not ours to judge
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    services.redis_client().ping()  # this process's own: in use, never an orphan
+    mine = str(services._redis.directory)
+    try:
+        found = {str(o.directory): o for o in services.orphans()}
+        assert {started["folders"][0], started["folders"][2]} <= set(found)
+        assert mine not in found and str(foreign) not in found
+        assert started["redis"] in found[started["folders"][0]].pids
+        assert started["postgres"] in found[started["folders"][2]].pids
+        assert "postgres in" in str(found[started["folders"][2]])
+        cleaned = {str(o.directory) for o in services.clean_orphans()}
+        assert {started["folders"][0], started["folders"][2]} <= cleaned
+        waits.wait_until(lambda: _left_of({**started, "watchdog": started["redis"]}) == [], 10,
+                         what="the orphans to be cleaned")
+        assert services.redis_client().ping() and Path(mine).exists() and foreign.exists()
+    finally:
+        foreign.rmdir()
+        services.stop_redis()
 
 
 def test_schema_url_gives_each_user_an_empty_schema_of_its_own(monkeypatch):
@@ -99,3 +162,59 @@ def test_schema_url_gives_each_user_an_empty_schema_of_its_own(monkeypatch):
         engine.dispose()
     with pytest.raises(ValueError, match="not a plain schema name"):
         services.schema_url("a; DROP TABLE x")
+
+
+@pytest.mark.slow
+def test_a_kernel_killed_by_jupyter_leaves_no_server_and_no_folder():
+    """The lesson's case: a Jupyter kernel that started both servers is killed as JupyterLab kills one."""
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(env=_embedded_env())
+    client = manager.client()
+    client.start_channels()
+    printed = []
+    try:
+        client.wait_for_ready(timeout=waits.scaled(60))
+        code = "\n".join(START_BOTH.splitlines()[:-2]).replace("print(json.dumps(", "print('STARTED', json.dumps(")
+        client.execute_interactive(code, timeout=waits.scaled(120), output_hook=lambda message: printed.append(
+            message["content"].get("text", "")) if message["msg_type"] == "stream" else None)
+        started = json.loads("".join(printed).split("STARTED", 1)[1])
+        manager.shutdown_kernel(now=True)  # SIGKILL to the kernel's process group: no exit hook runs
+        waits.wait_until(lambda: _left_of(started) == [], 10, what="the servers of a killed kernel to stop")
+    finally:
+        client.stop_channels()
+        if manager.is_alive():
+            manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.slow
+def test_an_answer_that_kills_its_grading_kernel_leaves_no_server(tmp_path):
+    """`course grade 04` where an answer starts PostgreSQL (the setup cell started Redis) and kills the kernel."""
+    import nbformat
+    from factories import answer_with
+
+    from course.platform import workspace
+
+    synced = tmp_path / "ws"
+    workspace.sync(synced)
+    mine = workspace.exercise_copy(synced, "04-databases")
+    first = next(c for c in nbformat.read(mine, as_version=4).cells if c.metadata.get("nbgrader", {}).get("solution"))
+    marker = tmp_path / "started.json"
+    answer_with(mine, first.metadata["nbgrader"]["grade_id"], (
+        "import json, os, signal\n"
+        "services.postgres_url()\n"
+        f"open({str(marker)!r}, 'w').write(json.dumps([str(services._postgres.directory), "
+        "str(services._redis.directory)]))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"))
+    done = subprocess.run([sys.executable, "-m", "course", "grade", "04", "--workspace", str(synced)],
+                          capture_output=True, text=True, timeout=waits.scaled(300), env=_embedded_env())
+    assert "score: 0 /" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    folders = json.loads(marker.read_text())
+
+    def nothing_left() -> bool:
+        working = [p for p in psutil.process_iter(["cwd"])
+                   if any((p.info["cwd"] or "").startswith(folder) for folder in folders)]
+        return not working and not any(Path(folder).exists() for folder in folders)
+
+    waits.wait_until(nothing_left, 10, what="the grading kernel's servers to stop")

@@ -380,3 +380,41 @@ def test_lesson_stops_every_process_it_starts(tmp_path):
     outputs = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "NOTHING LEFT RUNNING" in outputs
     assert (tmp_path / "tasktrack-project" / "README.md").exists()  # the learner keeps the project
+
+
+# --- start_service: the server that answers is the one started, and its wait scales ---------------
+
+
+class _Impostor(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.service
+def test_a_taken_port_is_not_mistaken_for_the_service(project):
+    """Another server answering /health on the port must not make start_service return "ready"."""
+    env = {"TASKTRACK_DATABASE_URL": f"sqlite:///{project / 'taken.db'}", "TASKTRACK_SECRET_KEY": "s" * 40}
+    with servers.serve_handler(_Impostor) as impostor:
+        with pytest.raises(RuntimeError, match=rf"port {impostor.port} is taken by another server"):
+            capstone.start_service("tasktrack.app:create_app", project=project, env=env, port=impostor.port,
+                                   name="taken")
+        assert httpx.get(impostor.url + "/health", timeout=5).status_code == 200  # left alone
+    assert [s for s in capstone.running() if s.name == "taken"] == []
+
+
+@pytest.mark.service
+def test_the_start_wait_scales_with_the_machines_slowness(project, monkeypatch):
+    """A start that takes longer than `timeout` on this machine succeeds when COURSE_SLOWNESS says it is slow."""
+    env = {"TASKTRACK_DATABASE_URL": f"sqlite:///{project / 'slow.db'}", "TASKTRACK_SECRET_KEY": "s" * 40}
+    monkeypatch.setenv("COURSE_SLOWNESS", "1")
+    with pytest.raises(TimeoutError, match="COURSE_SLOWNESS"):
+        capstone.start_service("tasktrack.app:create_app", project=project, env=env, name="slow", timeout=0.01)
+    monkeypatch.setenv("COURSE_SLOWNESS", "10000")  # 0.01 s becomes 100 s: ample for uvicorn to start
+    with capstone.start_service("tasktrack.app:create_app", project=project, env=env, name="slow",
+                                timeout=0.01) as service:
+        assert httpx.get(service.url + "/health", timeout=10).status_code == 200

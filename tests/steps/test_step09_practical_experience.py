@@ -100,6 +100,15 @@ def test_a_run_that_never_ends_is_stopped():
 
 
 @pytest.mark.slow
+def test_the_run_timeout_scales_on_a_slow_machine(monkeypatch):
+    """A 2 s limit is 60 s on a machine COURSE_SLOWNESS calls 30 times slower: a 3 s test run finishes."""
+    monkeypatch.setenv("COURSE_SLOWNESS", "30")
+    run = practice.run_tests_against({"test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(3)\n"},
+                                     timeout=2)
+    assert run.passed and not run.timed_out, run.output
+
+
+@pytest.mark.slow
 def test_run_many_keeps_the_order_of_its_jobs():
     jobs = [{"test_a.py": f"def test_a():\n    assert {ok}\n"} for ok in (True, False, True)]
     assert [run.passed for run in practice.run_many(jobs)] == [True, False, True]
