@@ -250,7 +250,7 @@ def recommend(careers, stack: str | None = None, today: dt.date | None = None):
     from course.steps.step11_fit_quiz_and_certifications import quiz
 
     if hasattr(careers, "ranking"):
-        careers = [c.career_id for c in careers.ranking] if getattr(careers, "discriminating", True) else []
+        careers = [c.career_id for c in careers.ranking] if careers.discriminating else []
     careers = list(careers)[: len(CAREER_WEIGHTS)]
     if stack is not None and stack not in STACKS:
         raise ValueError(f"unknown stack {stack!r}; choose one of {', '.join(STACKS)}")

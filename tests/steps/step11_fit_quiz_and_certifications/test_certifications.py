@@ -176,6 +176,11 @@ def test_recommendations_accept_a_quiz_result():
     assert "DevOps / platform engineer" in picks.iloc[0]["why"]  # careers named by title, not id
 
 
+def test_answers_that_do_not_discriminate_get_no_recommendation():
+    flat = quiz.score(dict.fromkeys([i.id for i in quiz.load_items()], 5))
+    assert not flat.discriminating and certifications.recommend(flat, today=TODAY).empty
+
+
 def test_recommendations_never_show_nan_for_a_missing_exam_code():
     picks = certifications.recommend(["backend-developer", "data-engineer"], stack="database", today=TODAY)
     assert list(picks["exam_code"]) == ["no exam code given"]
