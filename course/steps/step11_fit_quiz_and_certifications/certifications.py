@@ -21,7 +21,7 @@ from course import data
 
 __all__ = ["FIGURES", "STACKS", "load", "sources", "domains", "status", "recommend", "price_text",
            "CAREER_WEIGHTS", "ACTIVE", "exam_label", "dates_text", "overview", "details", "recommendation_table",
-           "html_table", "MISSING"]
+           "html_table", "MISSING", "domain_table"]
 
 FIGURES = (
     "exam_code", "price_usd_min", "price_usd_max", "duration_minutes", "questions_min", "questions_max",
@@ -236,6 +236,20 @@ def domains():
     for name in ("weight_min", "weight_max"):
         frame[name] = frame[name].astype("Int64")
     return frame
+
+
+def domain_table():
+    """:func:`domains` as text for :func:`html_table`: weights as '32', '25–30' or :data:`MISSING`, the course
+    steps, and the source's dates."""
+    import pandas as pd
+
+    rows = []
+    for _, row in domains().iterrows():
+        low, high = row["weight_min"], row["weight_max"]
+        weight = MISSING if _missing(low) else f"{low}" if low == high else f"{low}–{high}"
+        rows.append({"exam": row["exam_code"], "domain": row["domain"], "weight (%)": weight,
+                     "course steps": ", ".join(row["steps"]), "dates": dates_text(row["dated"], row["retrieved"])})
+    return pd.DataFrame(rows)
 
 
 def recommend(careers, stack: str | None = None, today: dt.date | None = None):

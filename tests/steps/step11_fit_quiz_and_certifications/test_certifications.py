@@ -154,6 +154,15 @@ def test_domains_map_to_course_steps_and_aws_weights_add_up():
         assert set(row["related_steps"]) <= STEMS, row["id"]
 
 
+def test_the_domain_table_reads_as_text():
+    table = certifications.domain_table().set_index(["exam", "domain"])
+    assert table.loc[("AZ-204", "Develop compute solutions"), "weight (%)"] == "25–30"
+    assert table.loc[("AZ-204", "Develop for storage"), "weight (%)"] == certifications.MISSING
+    assert table.loc[("DVA-C02", "Security"), "weight (%)"] == "26"
+    assert table["dates"].str.contains("retrieved 2026-11-23").all()
+    assert not table.astype(str).apply(lambda col: col.isin(["<NA>", "nan", "None"])).any().any()
+
+
 def test_recommendations_follow_the_best_fitting_careers_and_the_stack():
     picks = certifications.recommend(["devops-engineer", "security-engineer", "backend-developer"], today=TODAY)
     assert picks.iloc[0]["id"] == "red-hat-rhce"  # suits the 1st and the 2nd career

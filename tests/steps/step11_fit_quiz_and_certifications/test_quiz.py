@@ -544,3 +544,17 @@ def test_terminal_quiz_offers_to_reload_saved_answers(tmp_path):
     assert result == quiz.score(fresh) and quiz.load_saved(tmp_path) == result
     assert quiz.run_terminal_quiz(input=scripted([]), output=printed.append, workspace=tmp_path) is None
     assert quiz.load_saved(tmp_path) == result  # ending input at the prompt changes nothing
+
+
+def test_the_lessons_try_it_answer_still_holds():
+    """Notebook 11's "Try it" answer: flipping q01 moves the example person's fit from 94 to 92 and swaps the
+    top two careers; no single flipped answer moves it by more than about two points."""
+    example = quiz.answers_for({"data": 1.0, "systems": 1.0, "I": 0.9, "C": 0.7, "quality": 0.6,
+                                "security": 0.6, "infrastructure": 0.4, "visual": 0.0, "people": 0.1})
+    result = quiz.score(example)
+    flipped = quiz.score({**result.answers, "q01": 6 - result.answers["q01"]})
+    assert (quiz.shown(result.backend_fit), quiz.shown(flipped.backend_fit)) == (94, 92)
+    assert [c.career_id for c in result.top(2)] == [c.career_id for c in flipped.top(2)][::-1]
+    moves = [abs(quiz.score({**result.answers, i: 6 - result.answers[i]}).backend_fit - result.backend_fit)
+             for i in IDS]
+    assert max(moves) <= 2.5
