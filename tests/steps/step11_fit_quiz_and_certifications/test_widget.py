@@ -148,6 +148,10 @@ def test_quiz_runs_and_answers_by_clicking_in_jupyterlab(playwright_api, jupyter
 
             ui = page.locator(".course-quiz")
             expect(ui).to_be_visible(timeout=90_000)
+            # Answer once every cell has run: while the kernel still runs the cells below the quiz, a click
+            # waits in its queue, and the checks on each answer would wait on the rest of the notebook.
+            expect(page.locator(".jp-InputPrompt", has_text=re.compile(r"\[\*\]"))).to_have_count(
+                0, timeout=180_000)
             ui.scroll_into_view_if_needed()
             counter = ui.locator("text=/Question \\d+ of \\d+/")
             for number, item in enumerate(items[:-1], start=1):
