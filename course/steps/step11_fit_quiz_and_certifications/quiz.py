@@ -11,8 +11,11 @@ A self-reflection tool, not a validated psychometric test. The method, in order:
    dimensions high and low as the career does (a Pearson correlation, computed within the RIASEC group and
    the tech-work group and averaged, 40 % and 60 %) — and *closeness* — one minus the mean absolute
    difference between the two profiles.
-5. Answers whose profile spans less than ``FLAT`` do not tell careers apart: the result says so and gives no
-   fit in words, no next steps and no certifications (a correlation of a nearly flat profile is noise).
+5. Answers that do not tell careers apart get no fit in words, no next steps and no certifications, and the
+   result says why: either the profile spans less than ``FLAT`` (judged on the items that raise a dimension,
+   so that agreeing or disagreeing with every statement, the reverse-keyed ones included, still reads as
+   flat; a correlation of a nearly flat profile is noise), or no dimension reaches ``ENJOY`` (nothing the
+   learner enjoys, so no career can be said to suit them).
 6. The reasons of a match are the dimensions the learner enjoys (at least ``ENJOY``) and the career leans on
    (at least ``HIGH``), where the career needs at least ``GAP`` more than the learner's score, or where the
    learner enjoys a dimension and the career offers at least ``GAP`` less. "You enjoy it" is never said
@@ -22,7 +25,8 @@ A self-reflection tool, not a validated psychometric test. The method, in order:
    uses less of; each says which it is, with both numbers.
 
 Every number the learner sees goes through :func:`shown` (0-100, halves rounded up), so the notebook, the
-widget and the terminal quiz (``course quiz``) print the same figures; all of them go through :func:`score`.
+widget and the terminal quiz (``course quiz``, :mod:`.terminal`) print the same figures; all of them go through
+:func:`score`.
 :data:`METHOD`, printed under every result, is built from the constants below, so it states the thresholds
 the code uses.
 """
@@ -30,7 +34,7 @@ the code uses.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
@@ -39,8 +43,8 @@ from course import data
 __all__ = [
     "Item", "Career", "Reason", "CareerFit", "QuizResult", "DIMENSIONS", "BACKEND",
     "load_items", "load_careers", "load_dimensions", "scale_labels", "score", "onet_interests",
-    "next_steps", "credit", "run_terminal_quiz", "METHOD", "save", "load_saved", "fit_words",
-    "answers_for", "result_lines", "shown", "feeling", "ENJOY", "DISLIKE", "HIGH", "GAP", "FLAT", "FIT_WORDS",
+    "next_steps", "credit", "METHOD", "save", "load_saved", "fit_words",
+    "answers_for", "shown", "feeling", "ENJOY", "DISLIKE", "HIGH", "GAP", "FLAT", "FIT_WORDS",
 ]
 
 BACKEND = "backend-developer"
@@ -86,8 +90,10 @@ METHOD = (
     "In words: " + ", ".join(
         f"{low} or more is {words}" if low else f"below {FIT_WORDS[i - 1][0]} {words}"
         for i, (low, words) in enumerate(FIT_WORDS)) + ". "
-    f"If your 15 scores span less than {_pct(FLAT)} points, your answers do not tell the careers apart and no "
-    "fit is given. The reasons use fixed thresholds: you enjoy a dimension when you score "
+    f"If your scores span less than {_pct(FLAT)} points (counting only the items that raise a score, so that "
+    "agreeing with every statement still reads as flat), or if none reaches "
+    f"{_pct(ENJOY)} (you enjoy none of them), your answers do not tell the careers apart and no fit is given. "
+    "The reasons use fixed thresholds: you enjoy a dimension when you score "
     f"{_pct(ENJOY)} or more on it (answers averaging {_on_answer_scale(ENJOY)} of 5 or more) and dislike it at "
     f"{_pct(DISLIKE)} or less ({_on_answer_scale(DISLIKE)} of 5 or less); a career leans on a dimension at "
     f"{_pct(HIGH)} or more; a gap is a difference of {_pct(GAP)} points or more. It is a self-reflection aid, "
@@ -143,12 +149,26 @@ class QuizResult:
     answers: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     version: int = 1
-    spread: float = 1.0          # the learner's highest minus lowest dimension score (0-1)
+    spread: float = 1.0          # highest minus lowest dimension score, from the items that raise it (0-1)
 
     @property
     def discriminating(self) -> bool:
-        """Whether the answers vary enough across dimensions to tell careers apart (spread >= FLAT)."""
-        return self.spread >= FLAT
+        """Whether the answers tell careers apart: they vary (spread >= FLAT) and enjoy something (>= ENJOY)."""
+        return self.spread >= FLAT and max(self.profile.values()) >= ENJOY
+
+    def why_no_fit(self) -> str:
+        """Why no fit is given ('' when the answers discriminate)."""
+        if self.spread < FLAT:
+            return (f"Your answers do not tell the careers apart: your scores vary by only "
+                    f"{shown(100 * self.spread)} points from one dimension to another (the quiz needs "
+                    f"{_pct(FLAT)} or more), so no fit is given. Answer again and use the whole scale: Like for "
+                    "what you would choose, Dislike for what you would avoid.")
+        if max(self.profile.values()) < ENJOY:
+            return (f"Your answers do not tell the careers apart: you enjoy none of the 15 dimensions (none "
+                    f"reaches {_pct(ENJOY)}, answers averaging {_on_answer_scale(ENJOY)} of 5), so the quiz "
+                    "cannot say which of these careers you would like, and gives no fit. If some activities "
+                    "did appeal to you, answer again and mark them Like.")
+        return ""
 
     def fit_of(self, career_id: str) -> CareerFit:
         for entry in self.ranking:
@@ -170,10 +190,7 @@ class QuizResult:
     def headline(self) -> str:
         """The result in one sentence: the back-end fit in figures and words, or why none is given."""
         if not self.discriminating:
-            return (f"Your answers do not tell the careers apart: your 15 scores span only "
-                    f"{shown(100 * self.spread)} points (the quiz needs {_pct(FLAT)} or more), so no fit is "
-                    "given. Answer again and use the whole scale: Like for what you would choose, Dislike for "
-                    "what you would avoid.")
+            return self.why_no_fit()
         return (f"Back-end fit: {shown(self.backend_fit)}/100, {fit_words(self.backend_fit)} "
                 f"(rank {self.rank_of(BACKEND)} of {len(self.ranking)})")
 
@@ -306,12 +323,15 @@ def _validate(answers) -> dict[str, int]:
     return {i: answers[i] for i in ids}
 
 
-def _profile(answers: dict[str, int]) -> dict[str, float]:
+def _profile(answers: dict[str, int], raising_only: bool = False) -> dict[str, float]:
+    """Dimension -> weighted mean answer (0-1); ``raising_only`` leaves out the reverse-keyed items."""
     totals = dict.fromkeys(DIMENSIONS, 0.0)
     weights = dict.fromkeys(DIMENSIONS, 0.0)
     for item in load_items():
         level = (answers[item.id] - 1) / 4
         for dim, weight in item.dimensions.items():
+            if raising_only and weight < 0:
+                continue
             totals[dim] += abs(weight) * (level if weight > 0 else 1 - level)
             weights[dim] += abs(weight)
     return {d: round(totals[d] / weights[d], 4) if weights[d] else 0.5 for d in DIMENSIONS}
@@ -384,13 +404,13 @@ def score(answers: dict[str, int]) -> QuizResult:
     fits.sort(key=lambda entry: entry[:2])
     ranking = tuple(entry[2] for entry in fits)
     backend = next(c for c in ranking if c.career_id == BACKEND)
-    spread = round(max(you.values()) - min(you.values()), 4)
-    notes = ()
-    if spread < FLAT:
-        notes = (f"Your 15 scores span {shown(100 * spread)} points, less than the {_pct(FLAT)} the quiz needs: "
-                 "the ranking below would rest on differences too small to mean anything.",)
-    return QuizResult(profile=you, ranking=ranking, backend_fit=backend.fit, top_reasons=ranking[0].reasons,
-                      answers=dict(answers), notes=notes, spread=spread)
+    # Flatness is judged without the reverse-keyed items: they turn "Strongly like" to everything into a
+    # spread of its own (people and social scores fall), which says nothing about the learner.
+    raising = _profile(answers, raising_only=True)
+    spread = round(max(raising.values()) - min(raising.values()), 4)
+    result = QuizResult(profile=you, ranking=ranking, backend_fit=backend.fit, top_reasons=ranking[0].reasons,
+                        answers=dict(answers), spread=spread)
+    return replace(result, notes=(result.why_no_fit(),)) if not result.discriminating else result
 
 
 def answers_for(preferences: dict[str, float], default: float = 0.2) -> dict[str, int]:
@@ -499,68 +519,3 @@ def load_saved(workspace=None) -> QuizResult | None:
         return score({k: int(v) for k, v in payload.get("answers", {}).items()})
     except (ValueError, TypeError):
         return None
-
-
-# --------------------------------------------------------------------------------------------- terminal
-
-def result_lines(result: QuizResult) -> list[str]:
-    """The whole result as the terminal prints it: headline, ranking, reasons, next steps and the method."""
-    lines = result.summary_lines()
-    steps = next_steps(result)
-    if steps:
-        lines.append("What to do next in this course:")
-        lines.extend(f"    - {step['stem']} ({step['title']}): {step['why']}." for step in steps)
-    lines.append(f"How this was worked out: {METHOD}")
-    return lines
-
-
-def run_terminal_quiz(input=input, output=print, workspace=None) -> QuizResult | None:  # noqa: A002
-    """Ask every item in a terminal, print the result and save it to the progress store.
-
-    When answers were saved before, it first offers to reload them (as the notebook's widget does): ``r``
-    shows their result again, Enter starts afresh. Type 1-5 to answer, ``b`` to go back, ``q`` to stop.
-    Returns the result, or ``None`` if stopped early (or standard input ended).
-    """
-    items = load_items()
-    labels = scale_labels()
-    output("Career-fit quiz: how much would you like each activity? A self-reflection aid, not a test.")
-    saved = load_saved(workspace)
-    if saved is not None:
-        try:
-            reply = input("You have saved answers from an earlier try. Type r to reload them and see their "
-                          "result, or press Enter to start again: ").strip().lower()
-        except EOFError:
-            output("Stopped: no more input. Nothing was changed.")
-            return None
-        if reply == "r":
-            output("Your saved answers, scored with the current course data (nothing new was saved):")
-            for line in result_lines(saved):
-                output(line)
-            return saved
-    output("  " + "   ".join(f"{k} = {v}" for k, v in labels.items()))
-    output("  Type b to go back, q to stop.")
-    answers: dict[str, int] = {}
-    index = 0
-    while index < len(items):
-        item = items[index]
-        try:
-            reply = input(f"[{index + 1}/{len(items)}] {item.text} (1-5) ").strip().lower()
-        except EOFError:
-            output("Stopped: no more input. Nothing was saved.")
-            return None
-        if reply == "q":
-            output("Stopped. Nothing was saved.")
-            return None
-        if reply == "b":
-            index = max(index - 1, 0)
-            continue
-        if reply not in {"1", "2", "3", "4", "5"}:
-            output("  Please type a number from 1 to 5 (or b to go back, q to stop).")
-            continue
-        answers[item.id] = int(reply)
-        index += 1
-    result = score(answers)
-    for line in result_lines(result):
-        output(line)
-    output(f"Saved to {save(result, workspace)}.")
-    return result

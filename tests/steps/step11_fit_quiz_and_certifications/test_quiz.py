@@ -1,5 +1,5 @@
 """The career-fit quiz: its data, its scoring (personas, bad input, determinism), saving, the terminal quiz and
-the widget driven as a learner would (the browser test drives it in JupyterLab)."""
+the widget driven as a learner would (the terminal quiz: test_terminal.py) (the browser test drives it in JupyterLab)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from course import data
 from course.platform import manifest
 from course.platform.progress import ProgressStore
-from course.steps.step11_fit_quiz_and_certifications import quiz
+from course.steps.step11_fit_quiz_and_certifications import quiz, terminal
 from course.steps.step11_fit_quiz_and_certifications.widget import QuizWidget, profile_png, result_html
 
 ITEMS = quiz.load_items()
@@ -282,40 +282,6 @@ def test_answers_saved_for_other_items_are_not_reloaded(tmp_path):
     assert quiz.load_saved(tmp_path) is None
 
 
-# ----------------------------------------------------------------------------------------------- terminal
-
-def scripted(replies):
-    replies = iter(replies)
-
-    def fake_input(prompt):
-        try:
-            return next(replies)
-        except StopIteration:
-            raise EOFError from None
-
-    return fake_input
-
-
-def test_terminal_quiz_asks_every_item_handles_mistakes_and_saves(tmp_path):
-    answers = quiz.answers_for(DATA_AND_DEBUGGING)
-    replies = ["7", "", str(answers["q01"]), "b"] + [str(answers[i]) for i in IDS]
-    printed = []
-    result = quiz.run_terminal_quiz(input=scripted(replies), output=printed.append, workspace=tmp_path)
-    assert result == quiz.score(answers)
-    assert sum("Please type a number from 1 to 5" in line for line in printed) == 2
-    assert any(line.startswith("Back-end fit:") for line in printed)
-    assert any("Saved to" in line for line in printed)
-    assert quiz.load_saved(tmp_path) == result
-
-
-def test_terminal_quiz_stops_on_q_or_end_of_input_without_saving(tmp_path):
-    printed = []
-    assert quiz.run_terminal_quiz(input=scripted(["4", "q"]), output=printed.append, workspace=tmp_path) is None
-    assert quiz.run_terminal_quiz(input=scripted(["4"]), output=printed.append, workspace=tmp_path) is None
-    assert quiz.load_saved(tmp_path) is None
-    assert any("Nothing was saved" in line for line in printed)
-
-
 # ----------------------------------------------------------------------------------------------- widget
 
 def test_widget_walks_through_the_quiz_with_words_for_feedback(tmp_path):
@@ -394,9 +360,9 @@ def test_the_terminal_and_the_notebook_show_the_same_figures():
     rng = random.Random(3)
     for _ in range(40):
         result = quiz.score({i: rng.randint(1, 5) for i in IDS})
-        lines = quiz.result_lines(result)
-        assert not [line for line in lines[:7] if re.search(r"\b\d+\.\d\b", line)]  # no 86.7 beside 87
+        lines = terminal.result_lines(result)
         if result.discriminating:
+            assert not [line for line in lines[:6] if re.search(r"\b\d+\.\d\b", line)]  # no 86.7 beside 87
             figure = quiz.shown(result.backend_fit)
             assert lines[0].startswith(f"Back-end fit: {figure}/100")
             assert f"Back-end fit: {figure}/100" in result_html(result)
@@ -409,11 +375,11 @@ def test_the_printed_method_states_every_threshold_the_code_uses():
     assert f"{100 * quiz.DISLIKE:g} or less" in method
     assert f"at {100 * quiz.HIGH:g} or more" in method
     assert f"{100 * quiz.GAP:g} points or more" in method
-    assert f"less than {100 * quiz.FLAT:g} points" in method
+    assert f"less than {100 * quiz.FLAT:g} points" in method and f"none reaches {100 * quiz.ENJOY:g}" in method
     for low, words in quiz.FIT_WORDS[:-1]:
         assert f"{low} or more is {words}" in method
     assert "below 50 a weak fit" in method
-    assert method in "".join(quiz.result_lines(quiz.score(quiz.answers_for(DATA_AND_DEBUGGING))))
+    assert method in "".join(terminal.result_lines(quiz.score(quiz.answers_for(DATA_AND_DEBUGGING))))
     assert html.escape(method) in result_html(quiz.score(quiz.answers_for(DATA_AND_DEBUGGING)))
 
 
@@ -422,14 +388,30 @@ FLAT_PERSONAS = {
     "all like": uniform(4), "all strongly like": uniform(5),
     "unsure with two likes": {**uniform(3), "q01": 4, "q02": 4},
     "like or strongly like at random": {i: random.Random(7).choice((4, 5)) for i in IDS},
+    "dislike or strongly dislike at random": {i: random.Random(8).choice((1, 2)) for i in IDS},
+    "unsure, dislike or strongly dislike at random": {i: random.Random(9).choice((1, 2, 3)) for i in IDS},
+    # varied (visual design strongly disliked, the rest unsure) but enjoying nothing: no career can suit
+    "enjoys nothing": {item.id: 1 if item.dimensions.get("visual", 0) > 0 else 3 for item in ITEMS},
 }
+
+
+def test_agreeing_with_everything_reads_as_flat_despite_the_reverse_keyed_items():
+    for value in (1, 5):
+        result = quiz.score(uniform(value))
+        assert max(result.profile.values()) - min(result.profile.values()) > 0.1  # the reverse-keyed items
+        assert result.spread == 0.0 and not result.discriminating
+    enjoys_nothing = quiz.score(FLAT_PERSONAS["enjoys nothing"])
+    assert enjoys_nothing.spread >= quiz.FLAT and "you enjoy none of the 15 dimensions" in enjoys_nothing.headline()
+    rng = random.Random(21)
+    negative = [quiz.score({i: rng.choice((1, 2, 3)) for i in IDS}) for _ in range(100)]
+    assert not any(r.discriminating for r in negative)  # nobody who likes nothing is told a career suits them
 
 
 @pytest.mark.parametrize("name", list(FLAT_PERSONAS))
 def test_flat_answers_say_they_do_not_discriminate_and_claim_no_fit(name):
     result = quiz.score(FLAT_PERSONAS[name])
     assert not result.discriminating
-    text = "\n".join(quiz.result_lines(result)) + result_html(result)
+    text = "\n".join(terminal.result_lines(result)) + result_html(result)
     assert "do not tell the careers apart" in text
     text = text.replace(quiz.METHOD, "").replace(html.escape(quiz.METHOD), "")  # the method names every band
     assert not re.search(r"strong fit|good fit|partial fit|weak fit", text), name
@@ -523,27 +505,6 @@ def test_result_html_marks_no_career_twice_and_shows_no_nan():
     assert "(back-end)" not in text and "Back-end developer" in text
     assert "nan" not in re.sub(r"<[^>]+>", " ", text).lower().split()
     assert "(no exam code given)" in text or "MongoDB" not in text
-
-
-# ----------------------------------------------------------------------------------------------- reloading
-
-def test_terminal_quiz_offers_to_reload_saved_answers(tmp_path):
-    saved = quiz.score(quiz.answers_for(RUNNING_INFRASTRUCTURE))
-    quiz.save(saved, tmp_path)
-    printed = []
-    again = quiz.run_terminal_quiz(input=scripted(["r"]), output=printed.append, workspace=tmp_path)
-    assert again == saved
-    assert any("saved answers" in line for line in printed)
-    assert any(line.startswith(f"Back-end fit: {quiz.shown(saved.backend_fit)}/100") for line in printed)
-    assert not any(line.startswith("Saved to") for line in printed)  # reloading saves nothing new
-
-    fresh = quiz.answers_for(DATA_AND_DEBUGGING)
-    printed = []
-    result = quiz.run_terminal_quiz(input=scripted([""] + [str(fresh[i]) for i in IDS]), output=printed.append,
-                                    workspace=tmp_path)
-    assert result == quiz.score(fresh) and quiz.load_saved(tmp_path) == result
-    assert quiz.run_terminal_quiz(input=scripted([]), output=printed.append, workspace=tmp_path) is None
-    assert quiz.load_saved(tmp_path) == result  # ending input at the prompt changes nothing
 
 
 def test_the_lessons_try_it_answer_still_holds():
