@@ -159,8 +159,11 @@ class QuizResult:
     def why_no_fit(self) -> str:
         """Why no fit is given ('' when the answers discriminate)."""
         if self.spread < FLAT:
-            return (f"Your answers do not tell the careers apart: your scores vary by only "
-                    f"{shown(100 * self.spread)} points from one dimension to another (the quiz needs "
+            reverse = sum(1 for item in load_items() if any(w < 0 for w in item.dimensions.values()))
+            points = shown(100 * self.spread)
+            vary = "do not vary at all" if points == 0 else f"vary by only {points} points"
+            return (f"Your answers do not tell the careers apart: leaving aside the {reverse} reverse-keyed "
+                    f"statements, your dimension scores {vary} from one dimension to another (the quiz needs "
                     f"{_pct(FLAT)} or more), so no fit is given. Answer again and use the whole scale: Like for "
                     "what you would choose, Dislike for what you would avoid.")
         if max(self.profile.values()) < ENJOY:

@@ -243,7 +243,7 @@ class QuizWidget(widgets.VBox):
         self.result_box.children = (self.result_view, widgets.HTML(
             "<p>The chart compares your profile (solid bars) with the back-end developer's profile "
             "(hatched bars); RIASEC interests above the line, kinds of technical work below.</p>"), self.chart)
-        self.feedback.value = f"Done. {self.result.headline()}. The result is below."
+        self.feedback.value = f"Done. {self.result.headline().rstrip('.')}. The result is below."
 
     def reload(self) -> quiz.QuizResult | None:
         """Fill in the last saved answers and show their result (scored again with the current data)."""
