@@ -144,7 +144,7 @@ def progress(workspace):
 @workspace_option
 def quiz(workspace):
     """Take the career-fit quiz in the terminal (answers are saved to your workspace)."""
-    from course.steps.step11_fit_quiz_and_certifications.quiz import run_terminal_quiz
+    from course.steps.step11_fit_quiz_and_certifications.terminal import run_terminal_quiz
 
     sys.exit(0 if run_terminal_quiz(workspace=workspace) else 1)
 

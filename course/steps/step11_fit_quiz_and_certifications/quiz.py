@@ -11,16 +11,31 @@ A self-reflection tool, not a validated psychometric test. The method, in order:
    dimensions high and low as the career does (a Pearson correlation, computed within the RIASEC group and
    the tech-work group and averaged, 40 % and 60 %) — and *closeness* — one minus the mean absolute
    difference between the two profiles.
-5. The reasons of a match are the dimensions where both profiles are high (shared), where the career needs
-   much more than the learner likes (gap), or the learner likes much more than the career offers (unused).
+5. Answers that do not tell careers apart get no fit in words, no next steps and no certifications, and the
+   result says why: either the profile spans less than ``FLAT`` (judged on the items that raise a dimension,
+   so that agreeing or disagreeing with every statement, the reverse-keyed ones included, still reads as
+   flat; a correlation of a nearly flat profile is noise), or no dimension reaches ``ENJOY`` (nothing the
+   learner enjoys, so no career can be said to suit them).
+6. The reasons of a match are the dimensions the learner enjoys (at least ``ENJOY``) and the career leans on
+   (at least ``HIGH``), where the career needs at least ``GAP`` more than the learner's score, or where the
+   learner enjoys a dimension and the career offers at least ``GAP`` less. "You enjoy it" is never said
+   below ``ENJOY``.
+7. The next steps follow the learner's answers: the back-end dimensions furthest above the learner's score
+   first, then the back-end dimensions the learner enjoys, then what the learner enjoys that back-end work
+   uses less of; each says which it is, with both numbers.
 
-The notebook (11), the terminal quiz (``course quiz``) and the tests all go through :func:`score`.
+Every number the learner sees goes through :func:`shown` (0-100, halves rounded up), so the notebook, the
+widget and the terminal quiz (``course quiz``, :mod:`.terminal`) print the same figures; all of them go through
+:func:`score`.
+:data:`METHOD`, printed under every result, is built from the constants below, so it states the thresholds
+the code uses.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from course import data
@@ -28,8 +43,8 @@ from course import data
 __all__ = [
     "Item", "Career", "Reason", "CareerFit", "QuizResult", "DIMENSIONS", "BACKEND",
     "load_items", "load_careers", "load_dimensions", "scale_labels", "score", "onet_interests",
-    "next_steps", "credit", "run_terminal_quiz", "METHOD", "save", "load_saved", "fit_words",
-    "answers_for",
+    "next_steps", "credit", "METHOD", "save", "load_saved", "fit_words",
+    "answers_for", "shown", "feeling", "ENJOY", "DISLIKE", "HIGH", "GAP", "FLAT", "FIT_WORDS",
 ]
 
 BACKEND = "backend-developer"
@@ -38,16 +53,51 @@ TECH = ("data", "systems", "visual", "infrastructure", "security", "analysis", "
 DIMENSIONS = RIASEC + TECH
 GROUP_WEIGHTS = {"riasec": 0.4, "tech": 0.6}
 SHAPE_SHARE = 0.5  # the rest is closeness
-HIGH = 0.6         # a profile value at or above this counts as "high" in the reasons
+ENJOY = 0.625      # a learner's score at or above this reads "you enjoy it" (answers averaging 3.5 of 5 or more)
+DISLIKE = 0.375    # at or below this reads "you dislike it" (answers averaging 2.5 of 5 or less)
+HIGH = 0.6         # a career value at or above this means the career leans on the dimension
 GAP = 0.3          # a difference at least this large counts as a gap
-FLAT = 0.25        # a profile whose values span less than this says little
+FLAT = 0.25        # a learner's profile spanning less than this does not tell careers apart
+FIT_WORDS = ((80, "a strong fit"), (65, "a good fit"), (50, "a partial fit"), (0, "a weak fit"))
+
+
+def shown(value: float) -> int:
+    """A 0-100 figure as the learner sees it: a whole number, halves rounded up (86.5 -> 87, 86.4 -> 86).
+
+    The one rounding rule of the quiz: the notebook, the widget and the terminal all print through it.
+    """
+    return int(Decimal(repr(float(value))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _pct(share: float) -> str:
+    """A 0-1 threshold on the 0-100 scale, without a needless '.0'."""
+    return f"{100 * share:g}"
+
+
+def _on_answer_scale(share: float) -> str:
+    return f"{1 + 4 * share:g}"
+
 
 METHOD = (
-    "Your answers become a score from 0 to 1 on each of 15 dimensions (weighted means of the items tagged "
-    "with it). Each career has a profile on the same dimensions: RIASEC interests from O*NET, tech-work "
-    "dimensions from the course's documented judgements. The fit blends, half each, the shape of the two "
-    "profiles (do you rate the same things high and low? a correlation) and their closeness (1 minus the "
-    "mean difference). It is a self-reflection aid, not a validated test."
+    "Your answers become a score from 0 to 100 on each of 15 dimensions: the weighted mean of the answers to "
+    "the items tagged with it (Strongly dislike = 0, Dislike = 25, Unsure = 50, Like = 75, Strongly like = "
+    "100; a reverse-keyed item counts the other way round). Each career has a profile on the same dimensions: "
+    "RIASEC interests from O*NET, tech-work dimensions from the course's documented judgements. The fit "
+    f"(0-100) blends, half each, shape and closeness. Shape asks whether you rate the same things high and low "
+    f"as the career: a correlation, computed within the six RIASEC interests (weight "
+    f"{_pct(GROUP_WEIGHTS['riasec'])} %) and within the nine kinds of technical work (weight "
+    f"{_pct(GROUP_WEIGHTS['tech'])} %). Closeness is 100 minus the mean difference between the two profiles. "
+    "In words: " + ", ".join(
+        f"{low} or more is {words}" if low else f"below {FIT_WORDS[i - 1][0]} {words}"
+        for i, (low, words) in enumerate(FIT_WORDS)) + ". "
+    f"If your scores span less than {_pct(FLAT)} points (counting only the items that raise a score, so that "
+    "agreeing with every statement still reads as flat), or if none reaches "
+    f"{_pct(ENJOY)} (you enjoy none of them), your answers do not tell the careers apart and no fit is given. "
+    "The reasons use fixed thresholds: you enjoy a dimension when you score "
+    f"{_pct(ENJOY)} or more on it (answers averaging {_on_answer_scale(ENJOY)} of 5 or more) and dislike it at "
+    f"{_pct(DISLIKE)} or less ({_on_answer_scale(DISLIKE)} of 5 or less); a career leans on a dimension at "
+    f"{_pct(HIGH)} or more; a gap is a difference of {_pct(GAP)} points or more. It is a self-reflection aid, "
+    "not a validated test."
 )
 
 
@@ -99,6 +149,29 @@ class QuizResult:
     answers: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     version: int = 1
+    spread: float = 1.0          # highest minus lowest dimension score, from the items that raise it (0-1)
+
+    @property
+    def discriminating(self) -> bool:
+        """Whether the answers tell careers apart: they vary (spread >= FLAT) and enjoy something (>= ENJOY)."""
+        return self.spread >= FLAT and max(self.profile.values()) >= ENJOY
+
+    def why_no_fit(self) -> str:
+        """Why no fit is given ('' when the answers discriminate)."""
+        if self.spread < FLAT:
+            reverse = sum(1 for item in load_items() if any(w < 0 for w in item.dimensions.values()))
+            points = shown(100 * self.spread)
+            vary = "do not vary at all" if points == 0 else f"vary by only {points} points"
+            return (f"Your answers do not tell the careers apart: leaving aside the {reverse} reverse-keyed "
+                    f"statements, your dimension scores {vary} from one dimension to another (the quiz needs "
+                    f"{_pct(FLAT)} or more), so no fit is given. Answer again and use the whole scale: Like for "
+                    "what you would choose, Dislike for what you would avoid.")
+        if max(self.profile.values()) < ENJOY:
+            return (f"Your answers do not tell the careers apart: you enjoy none of the 15 dimensions (none "
+                    f"reaches {_pct(ENJOY)}, answers averaging {_on_answer_scale(ENJOY)} of 5), so the quiz "
+                    "cannot say which of these careers you would like, and gives no fit. If some activities "
+                    "did appeal to you, answer again and mark them Like.")
+        return ""
 
     def fit_of(self, career_id: str) -> CareerFit:
         for entry in self.ranking:
@@ -117,10 +190,19 @@ class QuizResult:
         """A JSON-ready dict (for the progress store)."""
         return asdict(self)
 
+    def headline(self) -> str:
+        """The result in one sentence: the back-end fit in figures and words, or why none is given."""
+        if not self.discriminating:
+            return self.why_no_fit()
+        return (f"Back-end fit: {shown(self.backend_fit)}/100, {fit_words(self.backend_fit)} "
+                f"(rank {self.rank_of(BACKEND)} of {len(self.ranking)})")
+
     def summary_lines(self, n: int = 5) -> list[str]:
-        lines = [f"Back-end fit: {self.backend_fit:.0f}/100 (rank {self.rank_of(BACKEND)} of {len(self.ranking)})"]
+        lines = [self.headline()]
+        if not self.discriminating:
+            return lines
         for i, entry in enumerate(self.top(n), start=1):
-            lines.append(f"{i:>2}. {entry.title:<45} {entry.fit:5.1f}")
+            lines.append(f"{i:>2}. {entry.title:<45} {shown(entry.fit):>3}  {fit_words(entry.fit)}")
         lines.append(f"Why {self.ranking[0].title} comes first:")
         lines.extend(f"    - {reason.text}" for reason in self.top_reasons)
         lines.extend(f"Note: {note}" for note in self.notes)
@@ -244,12 +326,15 @@ def _validate(answers) -> dict[str, int]:
     return {i: answers[i] for i in ids}
 
 
-def _profile(answers: dict[str, int]) -> dict[str, float]:
+def _profile(answers: dict[str, int], raising_only: bool = False) -> dict[str, float]:
+    """Dimension -> weighted mean answer (0-1); ``raising_only`` leaves out the reverse-keyed items."""
     totals = dict.fromkeys(DIMENSIONS, 0.0)
     weights = dict.fromkeys(DIMENSIONS, 0.0)
     for item in load_items():
         level = (answers[item.id] - 1) / 4
         for dim, weight in item.dimensions.items():
+            if raising_only and weight < 0:
+                continue
             totals[dim] += abs(weight) * (level if weight > 0 else 1 - level)
             weights[dim] += abs(weight)
     return {d: round(totals[d] / weights[d], 4) if weights[d] else 0.5 for d in DIMENSIONS}
@@ -265,22 +350,32 @@ def _pearson(xs: list[float], ys: list[float]) -> float:
     return sxy / math.sqrt(sxx * syy)
 
 
+def feeling(score: float) -> str:
+    """What a learner's dimension score (0-1) says in words, by the ENJOY and DISLIKE thresholds."""
+    if score >= ENJOY:
+        return "you enjoy it"
+    if score <= DISLIKE:
+        return "you dislike it"
+    return "you are neither keen on it nor against it"
+
+
 def _reasons(you: dict[str, float], career: Career, dims: dict[str, dict]) -> tuple[Reason, ...]:
     found = []
     for d in DIMENSIONS:
         x, y = you[d], career.profile[d]
         label = dims[d]["label"]
         what = dims[d]["describes"]
-        if x >= HIGH and y >= HIGH:
-            strength = min(x, y)
-            found.append((0, -strength, Reason(d, label, "shared", x, y,
-                          f"{label} ({what}): you enjoy it, and this career leans on it.")))
+        figures = f"you {shown(100 * x)}, the career {shown(100 * y)}"
+        if x >= ENJOY and y >= HIGH:
+            found.append((0, -min(x, y), Reason(d, label, "shared", x, y,
+                          f"{label} ({what}): you enjoy it, and this career leans on it ({figures}).")))
         elif y - x >= GAP:
             found.append((1, -(y - x), Reason(d, label, "gap", x, y,
-                          f"{label} ({what}): this career needs more of it than you seem to enjoy.")))
-        elif x - y >= GAP:
+                          f"{label} ({what}): this career needs more of it than your answers show; "
+                          f"{feeling(x)} ({figures}).")))
+        elif x - y >= GAP and x >= ENJOY:
             found.append((2, -(x - y), Reason(d, label, "unused", x, y,
-                          f"{label} ({what}): you enjoy it, but this career offers little of it.")))
+                          f"{label} ({what}): you enjoy it, but this career offers little of it ({figures}).")))
     found.sort(key=lambda entry: (entry[0], entry[1], DIMENSIONS.index(entry[2].dimension)))
     shared = [r for _, _, r in found if r.kind == "shared"][:3]
     other = [r for _, _, r in sorted(found, key=lambda e: e[1]) if r.kind != "shared"][:2]
@@ -312,12 +407,13 @@ def score(answers: dict[str, int]) -> QuizResult:
     fits.sort(key=lambda entry: entry[:2])
     ranking = tuple(entry[2] for entry in fits)
     backend = next(c for c in ranking if c.career_id == BACKEND)
-    notes = ()
-    if max(you.values()) - min(you.values()) < FLAT:
-        notes = ("Your answers vary little from one dimension to another, so the ranking rests on small "
-                 "differences: read it with care.",)
-    return QuizResult(profile=you, ranking=ranking, backend_fit=backend.fit, top_reasons=ranking[0].reasons,
-                      answers=dict(answers), notes=notes)
+    # Flatness is judged without the reverse-keyed items: they turn "Strongly like" to everything into a
+    # spread of its own (people and social scores fall), which says nothing about the learner.
+    raising = _profile(answers, raising_only=True)
+    spread = round(max(raising.values()) - min(raising.values()), 4)
+    result = QuizResult(profile=you, ranking=ranking, backend_fit=backend.fit, top_reasons=ranking[0].reasons,
+                        answers=dict(answers), spread=spread)
+    return replace(result, notes=(result.why_no_fit(),)) if not result.discriminating else result
 
 
 def answers_for(preferences: dict[str, float], default: float = 0.2) -> dict[str, int]:
@@ -339,39 +435,61 @@ def answers_for(preferences: dict[str, float], default: float = 0.2) -> dict[str
 
 
 def fit_words(fit: float) -> str:
-    """The fit in words, so that no reader depends on a colour or a number alone."""
-    if fit >= 80:
-        return "a strong fit"
-    if fit >= 65:
-        return "a good fit"
-    if fit >= 50:
-        return "a partial fit"
-    return "a weak fit"
+    """The fit in words, so that no reader depends on a colour or a number alone.
+
+    Judged on the figure the learner sees (:func:`shown`), so "80" always reads "a strong fit".
+    """
+    figure = shown(fit)
+    return next(words for low, words in FIT_WORDS if figure >= low)
 
 
 def next_steps(result: QuizResult, limit: int = 3) -> list[dict]:
-    """Course steps to revisit: those behind the back-end dimensions the learner rated lowest.
+    """Course steps to do next, chosen from the learner's own answers.
 
-    Each entry is ``{stem, title, dimension, why}``; only ready or planned steps of the manifest appear.
+    In order: the dimensions back-end work leans on (``HIGH``) where the learner scored at least ``GAP``
+    below it, largest gap first ("gap": try it before deciding); the dimensions back-end work leans on that
+    the learner enjoys ("strength": build on it); what the learner enjoys that back-end work uses less of
+    ("interest"). When there are gaps and also things the learner enjoys, the last place goes to the latter.
+    Each entry is ``{stem, title, dimension, kind, you, career, why}``, with both scores on the 0-100 scale;
+    only steps of the manifest appear, each once. Answers that do not discriminate get no steps.
     """
     from course.platform import manifest
 
+    if not result.discriminating:
+        return []
     titles = {s.stem: s.title for s in manifest.load_manifest()}
     backend = next(c for c in load_careers() if c.id == BACKEND)
     dims = load_dimensions()
-    core = [d for d in TECH if backend.profile[d] >= 0.5]
-    core.sort(key=lambda d: (result.profile[d] - backend.profile[d], DIMENSIONS.index(d)))
+    you, need = result.profile, backend.profile
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    gaps = sorted((d for d in DIMENSIONS if need[d] >= HIGH and need[d] - you[d] >= GAP),
+                  key=lambda d: (you[d] - need[d], order[d]))
+    strengths = sorted((d for d in DIMENSIONS if need[d] >= HIGH and you[d] >= ENJOY),
+                       key=lambda d: (-you[d], order[d]))
+    interests = sorted((d for d in DIMENSIONS if need[d] < HIGH and you[d] >= ENJOY),
+                       key=lambda d: (-you[d], need[d], order[d]))
+    liked = [("strength", d) for d in strengths] + [("interest", d) for d in interests]
+    first = [("gap", d) for d in gaps]
+    keep = limit - 1 if liked else len(first)  # with gaps and likes both, the last place goes to a like
+    candidates = first[:keep] + liked + first[keep:]
+
     steps, seen = [], set()
-    for d in core:
-        for stem in dims[d]["steps"]:
-            if stem in titles and stem not in seen:
-                seen.add(stem)
-                gap = backend.profile[d] - result.profile[d]
-                why = (f"back-end work needs {dims[d]['describes']}; "
-                       + ("this is where you rated yourself furthest from it" if gap > 0
-                          else "you already enjoy it, so build on it"))
-                steps.append({"stem": stem, "title": titles[stem], "dimension": dims[d]["label"], "why": why})
-                break
+    for kind, d in candidates:
+        stem = next((s for s in dims[d]["steps"] if s in titles and s not in seen), None)
+        if stem is None:
+            continue
+        seen.add(stem)
+        a, b, what = shown(100 * you[d]), shown(100 * need[d]), dims[d]["describes"]
+        if kind == "gap":
+            why = (f"back-end work leans on {what} ({b}/100) and you scored {a}/100 ({feeling(you[d])}): "
+                   "try it here before you decide")
+        elif kind == "strength":
+            why = f"you enjoy {what} ({a}/100) and back-end work leans on it ({b}/100): build on it here"
+        else:
+            why = (f"you enjoy {what} ({a}/100); back-end work uses less of it ({b}/100), and this step of "
+                   "the course exercises it")
+        steps.append({"stem": stem, "title": titles[stem], "dimension": dims[d]["label"], "kind": kind,
+                      "you": a, "career": b, "why": why})
         if len(steps) >= limit:
             break
     return steps
@@ -404,45 +522,3 @@ def load_saved(workspace=None) -> QuizResult | None:
         return score({k: int(v) for k, v in payload.get("answers", {}).items()})
     except (ValueError, TypeError):
         return None
-
-
-# --------------------------------------------------------------------------------------------- terminal
-
-def run_terminal_quiz(input=input, output=print, workspace=None) -> QuizResult | None:  # noqa: A002
-    """Ask every item in a terminal, print the result and save it to the progress store.
-
-    Type 1-5 to answer, ``b`` to go back, ``q`` to stop. Returns the result, or ``None`` if stopped early
-    (or standard input ended).
-    """
-    items = load_items()
-    labels = scale_labels()
-    output("Career-fit quiz: how much would you like each activity? A self-reflection aid, not a test.")
-    output("  " + "   ".join(f"{k} = {v}" for k, v in labels.items()))
-    output("  Type b to go back, q to stop.")
-    answers: dict[str, int] = {}
-    index = 0
-    while index < len(items):
-        item = items[index]
-        try:
-            reply = input(f"[{index + 1}/{len(items)}] {item.text} (1-5) ").strip().lower()
-        except EOFError:
-            output("Stopped: no more input. Nothing was saved.")
-            return None
-        if reply == "q":
-            output("Stopped. Nothing was saved.")
-            return None
-        if reply == "b":
-            index = max(index - 1, 0)
-            continue
-        if reply not in {"1", "2", "3", "4", "5"}:
-            output("  Please type a number from 1 to 5 (or b to go back, q to stop).")
-            continue
-        answers[item.id] = int(reply)
-        index += 1
-    result = score(answers)
-    for line in result.summary_lines():
-        output(line)
-    for step in next_steps(result):
-        output(f"Revisit {step['stem']} ({step['title']}): {step['why']}.")
-    output(f"Saved to {save(result, workspace)}.")
-    return result

@@ -45,7 +45,8 @@ def profile_chart(result: quiz.QuizResult):
     ax.axhline(5.5, color="#888888", linewidth=0.8)
     ax.set_xlim(0, 100)
     ax.set_xlabel("how much each dimension appeals to you / matters in the job (0-100)")
-    ax.set_title(f"Your profile and the back-end profile (fit {result.backend_fit:.0f}/100)")
+    fit = f"fit {quiz.shown(result.backend_fit)}/100" if result.discriminating else "no fit: answers too flat"
+    ax.set_title(f"Your profile and the back-end profile ({fit})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
@@ -64,42 +65,43 @@ def _reasons_html(entry: quiz.CareerFit) -> str:
 
 
 def result_html(result: quiz.QuizResult, saved_to: str | None = None, top: int = 5) -> str:
-    """The result in words: back-end fit, ranked careers with reasons, next steps, certifications, method."""
+    """The result in words: back-end fit, ranked careers with reasons, next steps, certifications, method.
+
+    Answers that do not discriminate get the headline saying so, and no fit, ranking, steps or certifications.
+    Every figure goes through :func:`quiz.shown`, as in the terminal.
+    """
     from course.steps.step11_fit_quiz_and_certifications import certifications
 
-    rank = result.rank_of(quiz.BACKEND)
-    parts = [
-        "<h3>Your result</h3>",
-        f"<p><strong>Back-end fit: {result.backend_fit:.0f} out of 100, "
-        f"{quiz.fit_words(result.backend_fit)}</strong> (rank {rank} of {len(result.ranking)} careers).</p>",
-    ]
-    parts.extend(f"<p><em>Note: {html.escape(n)}</em></p>" for n in result.notes)
-    rows = []
-    for i, entry in enumerate(result.ranking, start=1):
-        marker = " (back-end)" if entry.career_id == quiz.BACKEND else ""
-        rows.append(f"<tr><td>{i}</td><td>{html.escape(entry.title)}{marker}</td><td>{entry.fit:.0f}</td>"
-                    f"<td>{quiz.fit_words(entry.fit)}</td></tr>")
-    head = "".join(f'<th style="text-align:left">{name}</th>' for name in ("Rank", "Career", "Fit", "In words"))
-    parts.append(f"<h4>Careers ranked by fit</h4><table><thead><tr>{head}</tr></thead><tbody>"
-                 + "".join(rows) + "</tbody></table>")
-    parts.append("<h4>Why the best fits fit</h4>")
-    shown = list(result.top(3))
-    if quiz.BACKEND not in [c.career_id for c in shown]:
-        shown.append(result.fit_of(quiz.BACKEND))
-    for entry in shown:
-        parts.append(f"<p><strong>{html.escape(entry.title)}</strong> ({entry.fit:.0f}):</p>"
-                     f"<ul>{_reasons_html(entry)}</ul>")
-    steps = quiz.next_steps(result)
-    if steps:
-        parts.append("<h4>What to do next in this course</h4><ul>" + "".join(
-            f"<li><strong>{html.escape(s['stem'])}</strong> ({html.escape(s['title'])}): "
-            f"{html.escape(s['why'])}.</li>" for s in steps) + "</ul>")
-    recs = certifications.recommend(result).head(top)
-    if len(recs):
-        parts.append("<h4>Certifications that suit your best-fitting careers</h4><ul>" + "".join(
-            f"<li>{html.escape(r['name'])} ({html.escape(str(r['exam_code'] or 'no code given'))}): "
-            f"{html.escape(r['why'])}; status: {html.escape(r['status'])}.</li>" for _, r in recs.iterrows())
-            + "</ul><p>A portfolio of working projects still counts for more than any of them (see below).</p>")
+    parts = ["<h3>Your result</h3>", f"<p><strong>{html.escape(result.headline())}</strong></p>"]
+    if result.discriminating:
+        parts.extend(f"<p><em>Note: {html.escape(n)}</em></p>" for n in result.notes)
+        rows = []
+        for i, entry in enumerate(result.ranking, start=1):
+            cells = (str(i), html.escape(entry.title), str(quiz.shown(entry.fit)), quiz.fit_words(entry.fit))
+            if entry.career_id == quiz.BACKEND:  # the row the learner looks for, in bold rather than a label
+                cells = tuple(f"<strong>{c}</strong>" for c in cells)
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        head = "".join(f'<th style="text-align:left">{name}</th>' for name in ("Rank", "Career", "Fit", "In words"))
+        parts.append(f"<h4>Careers ranked by fit</h4><table><thead><tr>{head}</tr></thead><tbody>"
+                     + "".join(rows) + "</tbody></table>")
+        parts.append("<h4>Why the best fits fit</h4>")
+        shown = list(result.top(3))
+        if quiz.BACKEND not in [c.career_id for c in shown]:
+            shown.append(result.fit_of(quiz.BACKEND))
+        for entry in shown:
+            parts.append(f"<p><strong>{html.escape(entry.title)}</strong> ({quiz.shown(entry.fit)}):</p>"
+                         f"<ul>{_reasons_html(entry)}</ul>")
+        steps = quiz.next_steps(result)
+        if steps:
+            parts.append("<h4>What to do next in this course</h4><ul>" + "".join(
+                f"<li><strong>{html.escape(s['stem'])}</strong> ({html.escape(s['title'])}): "
+                f"{html.escape(s['why'])}.</li>" for s in steps) + "</ul>")
+        recs = certifications.recommend(result).head(top)
+        if len(recs):
+            parts.append("<h4>Certifications that suit your best-fitting careers</h4><ul>" + "".join(
+                f"<li>{html.escape(r['name'])} ({html.escape(r['exam_code'])}): "
+                f"{html.escape(r['why'])}; status: {html.escape(r['status'])}.</li>" for _, r in recs.iterrows())
+                + "</ul><p>A portfolio of working projects still counts for more than any of them (see below).</p>")
     parts.append(f"<h4>How this was worked out</h4><p>{html.escape(quiz.METHOD)}</p>"
                  f"<p><small>{html.escape(quiz.credit())}</small></p>")
     if saved_to:
@@ -241,8 +243,7 @@ class QuizWidget(widgets.VBox):
         self.result_box.children = (self.result_view, widgets.HTML(
             "<p>The chart compares your profile (solid bars) with the back-end developer's profile "
             "(hatched bars); RIASEC interests above the line, kinds of technical work below.</p>"), self.chart)
-        self.feedback.value = (f"Done: back-end fit {self.result.backend_fit:.0f} out of 100, "
-                               f"{quiz.fit_words(self.result.backend_fit)}. The result is below.")
+        self.feedback.value = f"Done. {self.result.headline().rstrip('.')}. The result is below."
 
     def reload(self) -> quiz.QuizResult | None:
         """Fill in the last saved answers and show their result (scored again with the current data)."""

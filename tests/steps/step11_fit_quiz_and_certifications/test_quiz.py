@@ -1,16 +1,19 @@
 """The career-fit quiz: its data, its scoring (personas, bad input, determinism), saving, the terminal quiz and
-the widget driven as a learner would (the browser test drives it in JupyterLab)."""
+the widget driven as a learner would (the terminal quiz: test_terminal.py) (the browser test drives it in JupyterLab)."""
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 
 import pytest
 
+from course import data
 from course.platform import manifest
 from course.platform.progress import ProgressStore
-from course.steps.step11_fit_quiz_and_certifications import quiz
+from course.steps.step11_fit_quiz_and_certifications import quiz, terminal
 from course.steps.step11_fit_quiz_and_certifications.widget import QuizWidget, profile_png, result_html
 
 ITEMS = quiz.load_items()
@@ -94,9 +97,34 @@ def test_onet_values_match_the_reference_and_carry_the_credit_line():
     frame = quiz.onet_interests().set_index("soc")
     assert frame.loc["15-1252", ["R", "I", "A", "S", "E", "C"]].tolist() == [3.61, 6.05, 2.37, 1.81, 1.87, 5.62]
     assert frame.loc["15-1242", "C"] == 6.61
-    assert "15-1299.09" not in frame.index  # only two of its six values are known: not charted
+    assert frame.loc["15-1299.09", ["E", "C"]].tolist() == [5.91, 5.31]  # the two values in the reference facts
     credit = quiz.credit()
     assert "O*NET 30.2 Database" in credit and "CC BY 4.0" in credit and "modified" in credit
+    assert "judgement" not in credit  # no O*NET interest is filled in by the course any more
+
+
+def test_teacher_and_electrician_use_onet_interest_profiles_not_judgements():
+    frame = quiz.onet_interests().set_index("soc")
+    assert frame.loc["25-2031.00", ["R", "I", "A", "S", "E", "C"]].tolist() == [2.73, 3.19, 3.77, 7.00, 2.90, 3.61]
+    assert frame.loc["25-2031.00", "high_point"] == "S"
+    assert frame.loc["47-2111.00", ["R", "I", "A", "S", "E", "C"]].tolist() == [7.00, 2.70, 1.24, 1.32, 1.81, 4.09]
+    assert frame.loc["47-2111.00", "high_point"] == "RC"
+    careers = {c.id: c for c in quiz.load_careers()}
+    assert careers["secondary-school-teacher"].onet == ("25-2031.00",)
+    assert careers["electrician"].onet == ("47-2111.00",)
+    assert careers["secondary-school-teacher"].profile["S"] == 1.0  # O*NET's 7.00 on the 1-7 scale
+    for career in careers.values():
+        for dim in quiz.RIASEC:
+            assert career.basis[dim].startswith("O*NET "), (career.id, dim)
+
+
+def test_the_onet_dates_are_the_sources_own_and_the_retrieval_day_is_labelled_so():
+    onet = quiz._careers_file()["onet"]
+    assert str(onet["data_date"]) == "2026-02" and str(onet["retrieved"]) == "2026-11-23"
+    assert "as_of" not in onet
+    facts = data.load("careers_facts.yaml")
+    assert str(facts["retrieved"]) == "2026-11-23"
+    assert all(str(f["as_of"]) != "2026-11-23" for f in facts["facts"])  # as_of is the figure's own date
 
 
 # ----------------------------------------------------------------------------------------------- personas
@@ -227,6 +255,8 @@ def test_flat_answers_are_flagged_and_varied_ones_are_not():
 def test_fit_words_and_next_steps():
     assert [quiz.fit_words(f) for f in (90, 70, 55, 20)] == ["a strong fit", "a good fit", "a partial fit",
                                                               "a weak fit"]
+    assert quiz.fit_words(79.6) == "a strong fit"  # shown as 80: the words follow the figure the learner sees
+    assert quiz.fit_words(79.4) == "a good fit"
     no_data = quiz.score(quiz.answers_for({**DATA_AND_DEBUGGING, "data": 0.0}))
     steps = quiz.next_steps(no_data)
     stems = {s.stem for s in manifest.load_manifest()}
@@ -250,40 +280,6 @@ def test_answers_saved_for_other_items_are_not_reloaded(tmp_path):
     with ProgressStore(tmp_path) as store:
         store.save_result("quiz", {"items_version": -1, "answers": uniform(3)})
     assert quiz.load_saved(tmp_path) is None
-
-
-# ----------------------------------------------------------------------------------------------- terminal
-
-def scripted(replies):
-    replies = iter(replies)
-
-    def fake_input(prompt):
-        try:
-            return next(replies)
-        except StopIteration:
-            raise EOFError from None
-
-    return fake_input
-
-
-def test_terminal_quiz_asks_every_item_handles_mistakes_and_saves(tmp_path):
-    answers = quiz.answers_for(DATA_AND_DEBUGGING)
-    replies = ["7", "", str(answers["q01"]), "b"] + [str(answers[i]) for i in IDS]
-    printed = []
-    result = quiz.run_terminal_quiz(input=scripted(replies), output=printed.append, workspace=tmp_path)
-    assert result == quiz.score(answers)
-    assert sum("Please type a number from 1 to 5" in line for line in printed) == 2
-    assert any(line.startswith("Back-end fit:") for line in printed)
-    assert any("Saved to" in line for line in printed)
-    assert quiz.load_saved(tmp_path) == result
-
-
-def test_terminal_quiz_stops_on_q_or_end_of_input_without_saving(tmp_path):
-    printed = []
-    assert quiz.run_terminal_quiz(input=scripted(["4", "q"]), output=printed.append, workspace=tmp_path) is None
-    assert quiz.run_terminal_quiz(input=scripted(["4"]), output=printed.append, workspace=tmp_path) is None
-    assert quiz.load_saved(tmp_path) is None
-    assert any("Nothing was saved" in line for line in printed)
 
 
 # ----------------------------------------------------------------------------------------------- widget
@@ -352,3 +348,174 @@ def test_result_html_and_chart_explain_in_words():
     assert "Certifications that suit" in text and "portfolio" in text
     assert "/x/progress.db" in text
     assert profile_png(result).startswith(b"\x89PNG")
+
+
+# ----------------------------------------------------------------------------------------------- never contradict
+
+def test_one_rounding_rule_halves_up():
+    assert [quiz.shown(v) for v in (86.5, 86.45, 86.7, 0.5, 99.5, 12.0)] == [87, 86, 87, 1, 100, 12]
+
+
+def test_the_terminal_and_the_notebook_show_the_same_figures():
+    rng = random.Random(3)
+    for _ in range(40):
+        result = quiz.score({i: rng.randint(1, 5) for i in IDS})
+        lines = terminal.result_lines(result)
+        if result.discriminating:
+            assert not [line for line in lines[:6] if re.search(r"\b\d+\.\d\b", line)]  # no 86.7 beside 87
+            figure = quiz.shown(result.backend_fit)
+            assert lines[0].startswith(f"Back-end fit: {figure}/100")
+            assert f"Back-end fit: {figure}/100" in result_html(result)
+
+
+def test_the_printed_method_states_every_threshold_the_code_uses():
+    method = quiz.METHOD
+    assert "weight 40 %" in method and "weight 60 %" in method
+    assert f"{100 * quiz.ENJOY:g} or more" in method and "3.5 of 5" in method
+    assert f"{100 * quiz.DISLIKE:g} or less" in method
+    assert f"at {100 * quiz.HIGH:g} or more" in method
+    assert f"{100 * quiz.GAP:g} points or more" in method
+    assert f"less than {100 * quiz.FLAT:g} points" in method and f"none reaches {100 * quiz.ENJOY:g}" in method
+    for low, words in quiz.FIT_WORDS[:-1]:
+        assert f"{low} or more is {words}" in method
+    assert "below 50 a weak fit" in method
+    assert method in "".join(terminal.result_lines(quiz.score(quiz.answers_for(DATA_AND_DEBUGGING))))
+    assert html.escape(method) in result_html(quiz.score(quiz.answers_for(DATA_AND_DEBUGGING)))
+
+
+FLAT_PERSONAS = {
+    "all strongly dislike": uniform(1), "all dislike": uniform(2), "all unsure": uniform(3),
+    "all like": uniform(4), "all strongly like": uniform(5),
+    "unsure with two likes": {**uniform(3), "q01": 4, "q02": 4},
+    "like or strongly like at random": {i: random.Random(7).choice((4, 5)) for i in IDS},
+    "dislike or strongly dislike at random": {i: random.Random(8).choice((1, 2)) for i in IDS},
+    "unsure, dislike or strongly dislike at random": {i: random.Random(9).choice((1, 2, 3)) for i in IDS},
+    # varied (visual design strongly disliked, the rest unsure) but enjoying nothing: no career can suit
+    "enjoys nothing": {item.id: 1 if item.dimensions.get("visual", 0) > 0 else 3 for item in ITEMS},
+}
+
+
+def test_agreeing_with_everything_reads_as_flat_despite_the_reverse_keyed_items():
+    for value in (1, 5):
+        result = quiz.score(uniform(value))
+        assert max(result.profile.values()) - min(result.profile.values()) > 0.1  # the reverse-keyed items
+        assert result.spread == 0.0 and not result.discriminating
+    enjoys_nothing = quiz.score(FLAT_PERSONAS["enjoys nothing"])
+    assert enjoys_nothing.spread >= quiz.FLAT and "you enjoy none of the 15 dimensions" in enjoys_nothing.headline()
+    rng = random.Random(21)
+    negative = [quiz.score({i: rng.choice((1, 2, 3)) for i in IDS}) for _ in range(100)]
+    assert not any(r.discriminating for r in negative)  # nobody who likes nothing is told a career suits them
+
+
+@pytest.mark.parametrize("name", list(FLAT_PERSONAS))
+def test_flat_answers_say_they_do_not_discriminate_and_claim_no_fit(name):
+    result = quiz.score(FLAT_PERSONAS[name])
+    assert not result.discriminating
+    text = "\n".join(terminal.result_lines(result)) + result_html(result)
+    assert "do not tell the careers apart" in text
+    text = text.replace(quiz.METHOD, "").replace(html.escape(quiz.METHOD), "")  # the method names every band
+    assert not re.search(r"strong fit|good fit|partial fit|weak fit", text), name
+    assert "Back-end fit:" not in text
+    assert quiz.next_steps(result) == []
+    assert "Certifications that suit" not in result_html(result)
+
+
+def _all_texts(result):
+    reasons = [r for entry in result.ranking for r in entry.reasons]
+    return reasons, quiz.next_steps(result)
+
+
+def _check_never_contradicts(result):
+    reasons, steps = _all_texts(result)
+    for reason in reasons:
+        if "you enjoy it" in reason.text:
+            assert reason.you >= quiz.ENJOY, reason
+        if "you dislike it" in reason.text:
+            assert reason.you <= quiz.DISLIKE, reason
+        if reason.kind == "gap":
+            assert reason.career - reason.you >= quiz.GAP - 1e-9, reason
+    for step in steps:
+        assert "furthest" not in step["why"]
+        if step["kind"] in {"strength", "interest"}:
+            assert step["you"] >= 100 * quiz.ENJOY - 0.5 and "you enjoy" in step["why"], step
+        else:
+            assert step["career"] - step["you"] >= 100 * quiz.GAP - 1, step
+            assert "you enjoy" not in step["why"] or step["you"] >= 100 * quiz.ENJOY - 0.5, step
+        assert f"{step['you']}/100" in step["why"] and f"{step['career']}/100" in step["why"], step
+
+
+def test_dislike_twice_and_unsure_four_times_on_visual_design_is_never_enjoyment():
+    visual_items = [item.id for item in ITEMS if item.dimensions.get("visual", 0) > 0]
+    assert len(visual_items) == 6
+    answers = dict(quiz.answers_for(DATA_AND_DEBUGGING))
+    answers.update(dict.fromkeys(visual_items[:2], 2))
+    answers.update(dict.fromkeys(visual_items[2:], 3))
+    result = quiz.score(answers)
+    assert result.profile["visual"] < quiz.ENJOY
+    reasons, _ = _all_texts(result)
+    assert not [r.text for r in reasons if r.dimension == "visual" and "enjoy" in r.text]
+    _check_never_contradicts(result)
+
+
+def test_no_result_claims_enjoyment_under_the_threshold():
+    rng = random.Random(15)
+    answer_sets = [quiz.answers_for(p) for p in PERSONAS.values()]
+    answer_sets += [{i: rng.randint(1, 5) for i in IDS} for _ in range(150)]
+    answer_sets += [{i: rng.choice((2, 3, 3, 4)) for i in IDS} for _ in range(100)]  # mixed, mostly unsure
+    for answers in answer_sets:
+        _check_never_contradicts(quiz.score(answers))
+
+
+PERSONAS = {
+    "data and debugging": DATA_AND_DEBUGGING,
+    "visual and users": VISUAL_AND_USERS,
+    "running infrastructure": RUNNING_INFRASTRUCTURE,
+    "security": {"security": 1.0, "systems": 0.7, "I": 0.8, "infrastructure": 0.5, "C": 0.6},
+    "testing": {"quality": 1.0, "C": 0.9, "I": 0.6, "systems": 0.5},
+    "statistics": {"analysis": 1.0, "I": 1.0, "data": 0.7, "visual": 0.4},
+    "product": {"product": 1.0, "E": 1.0, "people": 0.9, "analysis": 0.4},
+    "teaching": {"S": 1.0, "people": 1.0, "A": 0.6, "E": 0.5, "I": 0.5},
+    "hands-on": {"R": 1.0, "infrastructure": 0.6, "C": 0.6, "quality": 0.6, "systems": 0.4},
+}
+
+
+def test_distinct_personas_get_distinct_next_steps_that_follow_their_answers():
+    plans = {name: quiz.next_steps(quiz.score(quiz.answers_for(p))) for name, p in PERSONAS.items()}
+    assert all(len(plan) == 3 for plan in plans.values())
+    stems = {name: tuple(s["stem"] for s in plan) for name, plan in plans.items()}
+    assert len(set(stems.values())) == len(PERSONAS), stems
+    assert len({frozenset(s) for s in stems.values()}) >= len(PERSONAS) - 1, stems
+    # someone who loves back-end work is told to build on it, not that it is where they are furthest away
+    assert {s["kind"] for s in plans["data and debugging"]} == {"strength"}
+    assert [s["dimension"] for s in plans["data and debugging"]][:2] == ["Data", "Systems"]
+    # someone whose interests lie elsewhere is shown the back-end core to try, and one step for what they enjoy
+    assert [s["kind"] for s in plans["teaching"]] == ["gap", "gap", "interest"]
+    assert plans["teaching"][2]["stem"] in {"06-open-source", "10-networking-and-job-search"}
+    assert plans["hands-on"][2]["dimension"] == "Realistic"
+
+
+def test_a_step_rated_strongly_like_is_never_called_a_gap():
+    likes_data = quiz.score({**quiz.answers_for(VISUAL_AND_USERS), "q01": 5, "q16": 5, "q31": 5, "q15": 5})
+    steps = {s["dimension"]: s for s in quiz.next_steps(likes_data)}
+    assert "Data" not in steps or steps["Data"]["kind"] == "strength"
+
+
+def test_result_html_marks_no_career_twice_and_shows_no_nan():
+    text = result_html(quiz.score(quiz.answers_for(DATA_AND_DEBUGGING)))
+    assert "(back-end)" not in text and "Back-end developer" in text
+    assert "nan" not in re.sub(r"<[^>]+>", " ", text).lower().split()
+    assert "(no exam code given)" in text or "MongoDB" not in text
+
+
+def test_the_lessons_try_it_answer_still_holds():
+    """Notebook 11's "Try it" answer: flipping q01 moves the example person's fit from 94 to 92 and swaps the
+    top two careers; no single flipped answer moves it by more than about two points."""
+    example = quiz.answers_for({"data": 1.0, "systems": 1.0, "I": 0.9, "C": 0.7, "quality": 0.6,
+                                "security": 0.6, "infrastructure": 0.4, "visual": 0.0, "people": 0.1})
+    result = quiz.score(example)
+    flipped = quiz.score({**result.answers, "q01": 6 - result.answers["q01"]})
+    assert (quiz.shown(result.backend_fit), quiz.shown(flipped.backend_fit)) == (94, 92)
+    assert [c.career_id for c in result.top(2)] == [c.career_id for c in flipped.top(2)][::-1]
+    moves = [abs(quiz.score({**result.answers, i: 6 - result.answers[i]}).backend_fit - result.backend_fit)
+             for i in IDS]
+    assert max(moves) <= 2.5
