@@ -101,13 +101,17 @@ def _print_result(result) -> None:
         click.echo(f"feedback: {result.feedback}")
 
 
-@main.command()
+@main.command(short_help="Grade your exercise for a step with the hidden tests.")
 @click.argument("step")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-@click.option("--timeout", type=int, default=None, help="Seconds each cell may run (default: nbgrader_config).")
+@click.option("--timeout", type=click.IntRange(min=1), default=None,
+              help="Seconds each cell may run, at least 1 (default: the course's nbgrader_config.py).")
 def grade(step, workspace, as_json, timeout):
-    """Grade your exercise for STEP (e.g. 01 or 01-programming-basics) with the hidden tests."""
+    """Grade your exercise for STEP (01, or 01-programming-basics) with the hidden tests.
+
+    Prints a table of the parts with their points and hints, writes a feedback page into the workspace's
+    feedback/ folder and records the score (see 'course progress')."""
     import json
 
     from course.grading.grader import GradingError, prepare_grading_process

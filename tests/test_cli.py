@@ -39,7 +39,23 @@ def test_unknown_step_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("course: unknown step '42'; valid steps: 00-welcome, 01-programming-basics")
+    assert lines[0].startswith("course: unknown step '42'; graded steps: 01-programming-basics, 02-web-concepts")
+    # 00 and 11 have no exercise: a list of what 'course grade' takes does not offer them
+    assert "00-welcome" not in lines[0] and "11-" not in lines[0]
+
+
+def test_help_gives_the_whole_grade_description():
+    listing = run("--help").output
+    line = next(line for line in listing.splitlines() if line.strip().startswith("grade "))
+    assert line.split(None, 1)[1] == "Grade your exercise for a step with the hidden tests."
+    assert "01, or 01-programming-basics" in run("grade", "--help").output
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_below_one_second_is_refused(tmp_path, timeout):
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--timeout", timeout, "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"Invalid value for '--timeout': {timeout} is not in the range x>=1" in result.output
 
 
 def test_step_without_exercise_is_refused(tmp_path):

@@ -204,6 +204,9 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline."""
     from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
 
+    if timeout is not None and timeout < 1:
+        # nbclient reads 0 or less as "no limit": an answer that never ends would hang grading for ever
+        raise GradingError(f"a timeout of {timeout} s would let a cell run for ever; give 1 s or more")
     notebook = Path(notebook)
     text = check_json(notebook)                                                 # 1
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"

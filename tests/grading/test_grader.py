@@ -81,6 +81,12 @@ def test_broken_json_is_one_clear_error(fixture_course, gradebook_cache):
         _grade(fixture_course, gradebook_cache)
 
 
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_a_timeout_that_means_no_limit_is_refused(fixture_course, gradebook_cache, timeout):
+    with pytest.raises(GradingError, match="would let a cell run for ever"):
+        _grade(fixture_course, gradebook_cache, timeout=timeout)
+
+
 def test_feedback_never_shows_hidden_test_code(fixture_course, gradebook_cache, tmp_path):
     answer_with(fixture_course, "add", "def add(a, b):\n    return a + b if a < 10 else 0")  # fails hidden line
     result = _grade(fixture_course, gradebook_cache, feedback_to=tmp_path / "feedback")
