@@ -88,12 +88,21 @@ def start(workspace, no_browser, port):
 
 
 def _print_result(result) -> None:
-    width = max((len(p.grade_id) for p in result.parts), default=10)
-    click.echo(f"{'part':{width}}  points   result")
+    """Parts as the learner knows them ("Part D · …"), each test with what it checks, PASS or FAIL, and why."""
+    groups: dict[str, list] = {}
     for part in result.parts:
-        mark = "PASS" if part.passed else "FAIL"
-        click.echo(f"{part.grade_id:{width}}  {part.points:g}/{part.max_points:g}".ljust(width + 10)
-                   + f" {mark}  {'' if part.passed else part.message}".rstrip())
+        groups.setdefault(part.part, []).append(part)
+    for title, tests in groups.items():
+        if title:
+            earned = sum(p.points for p in tests)
+            total = sum(p.max_points for p in tests)
+            click.echo(f"{title}  ({earned:g}/{total:g})")
+        for part in tests:
+            mark = "PASS" if part.passed else "FAIL"
+            click.echo(f"  {f'{part.points:g}/{part.max_points:g}':>5}  {mark}  {part.description or part.grade_id}")
+            if not part.passed:
+                # a failed check's message opens with "FAIL ✘ ": the row already says FAIL
+                click.echo(f"               {part.message.removeprefix('FAIL ✘ ')}")
     click.echo(f"score: {result.score:g} / {result.max_score:g}")
     for note in result.restored:
         click.echo(f"note: {note}")

@@ -93,7 +93,15 @@ def test_grade_json_records_progress_and_writes_feedback(synced):
     assert Path(data["feedback"]).is_file() and Path(data["feedback"]).is_relative_to(synced / "feedback")
     progress = run("progress", "--workspace", str(synced)).output
     assert f"0/{data['max_score']:g}" in progress
-    assert run("grade", STEP, "--workspace", str(synced)).output.splitlines()[-2].startswith("score: 0 /")
+    assert data["parts"][0]["part"] == "Part A · Parse a log line"
+    table = run("grade", STEP, "--workspace", str(synced)).output
+    assert table.splitlines()[-2].startswith("score: 0 /")
+    # The parts as the learner knows them, each test by what it checks; no internal ids, no "FAIL  FAIL ✘"
+    assert "Part D · Normalise and deduplicate e-mail addresses  (0/2)\n" in table
+    assert "  0/1  FAIL  unique_emails keeps first-seen order, skips None and blanks, and leaves its input alone.\n" in table
+    assert "unique_emails_order_and_blanks" not in table
+    assert "FAIL ✘" not in table
+    assert "an empty line: the function is not written yet" in table
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -49,6 +50,8 @@ class PartResult:
     max_points: float
     passed: bool
     message: str
+    part: str = ""         # the heading the learner reads, e.g. "Part D · Normalise and deduplicate e-mail addresses"
+    description: str = ""  # the test cell's one-line docstring: what it checks
 
 
 @dataclass
@@ -174,13 +177,33 @@ def _explain(cell, answer_cells, timeout: int) -> str:
     return f"{error['ename']}: {error['evalue']}"
 
 
+_PART_HEADING = re.compile(r"^#{1,4}\s+(Parts?\b.*?)(?:\s*\([^()]*\bpoints?\))?\s*$")
+_DOCSTRING = re.compile(r'^\s*[rRuU]?("""|\'\'\')\s*(.*?)\s*(?:\1|$)', re.M)
+
+
+def part_title(markdown: str) -> str | None:
+    """The part a markdown cell opens ("Part A · Parse a log line"), from its "## Part A · … (N points)"
+    heading; None for any other cell."""
+    first = markdown.lstrip().split("\n", 1)[0] if markdown.strip() else ""
+    found = _PART_HEADING.match(first)
+    return found.group(1).strip() if found else None
+
+
+def docstring_line(source: str) -> str:
+    """The first line of a cell's opening docstring (what a test cell checks), or ""."""
+    found = _DOCSTRING.match(source)
+    return found.group(2) if found else ""
+
+
 def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeout: int) -> list[PartResult]:
     import nbformat
 
     nb = nbformat.read(autograded_path, as_version=4)
-    parts, answers = [], []
+    parts, answers, title = [], [], ""
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "markdown":
+            title = part_title(cell.source) or title
         if cell.cell_type != "code":
             continue
         if meta.get("solution"):
@@ -194,7 +217,8 @@ def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeou
                 message = (f"no check failed, but nbgrader gave {score:g}/{max_score:g}: the cell wrote to "
                            "stderr (a warning?) or its last line returned a number")
             passed = score >= max_score and message == "passed"
-            parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message))
+            parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message,
+                                    title, docstring_line(cell.source)))
             answers = []
     return parts
 
