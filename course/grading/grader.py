@@ -266,9 +266,28 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
             if _finish_feedback(writer, config, stem) and html.exists():
                 feedback_to.mkdir(parents=True, exist_ok=True)
-                feedback = str(shutil.copy(html, feedback_to / html.name))
+                target = feedback_to / html.name
+                target.write_text(_with_table_style(html.read_text(encoding="utf-8")), encoding="utf-8")
+                feedback = str(target)
     score = sum(p.points for p in parts)
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+
+
+# nbgrader's feedback page loads Bootstrap, which sets `td, th {padding: 0}`, and nothing styles a markdown table
+# again: a table's headers ran together ("value for the line aboverule"). The lessons' tables, as JupyterLab
+# draws them.
+TABLE_STYLE = """<style>
+.rendered_html table {border-collapse: collapse; margin: 0.5em 0 1em;}
+.rendered_html th, .rendered_html td {padding: 0.3em 0.8em; border: 1px solid #d0d0d0; text-align: left;
+  vertical-align: top;}
+.rendered_html thead th {background: #f5f5f5;}
+</style>
+"""
+
+
+def _with_table_style(page: str) -> str:
+    head_end = page.find("</head>")
+    return page if head_end < 0 else page[:head_end] + TABLE_STYLE + page[head_end:]
 
 
 def _feedback_job(config, stem: str) -> None:

@@ -98,6 +98,10 @@ def test_feedback_never_shows_hidden_test_code(fixture_course, gradebook_cache, 
     # line, such as "PASS ✔ add(-1, 1)", may: it is feedback on a case, not test code.)
     for hidden in ("SECRET", "assert add(10, 5) == 15", "BEGIN HIDDEN TESTS", 'check("add(-1, 1)"'):
         assert hidden not in text
+    # Only the learner's notebook: not the grader's own cell that moved the kernel into nbgrader's folder
+    assert "chdir" not in text and "course-grade-" not in text
+    # Markdown tables get their cells' padding back (Bootstrap sets it to 0: headers ran together)
+    assert re.search(r"\.rendered_html th, \.rendered_html td \{padding: 0\.3em", page)
 
 
 def test_warnings_and_logging_from_a_correct_answer_never_cost_points(fixture_course, gradebook_cache):
