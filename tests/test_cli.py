@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import CliRunner
-from factories import answer_with
+from factories import answer_with, drop_cell
 
 from course import cli
 from course.components.servers import free_port
@@ -113,9 +113,14 @@ def test_grade_after_solving_one_part_with_the_solution_source(synced, tmp_path)
     first = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("solution"))
     mine = workspace.exercise_copy(synced, STEP)
     answer_with(mine, first.metadata["nbgrader"]["grade_id"], first.source)
+    # ...and the locked setup cell (`from course import check, ...`) deleted outside JupyterLab: it is restored,
+    # so the tests still find `check`, and the learner is told
+    drop_cell(mine, "setup")
     data = json.loads(run("grade", "01", "--workspace", str(synced), "--json").output)
     assert data["score"] > 0
     assert data["parts"][0]["passed"] and not all(p["passed"] for p in data["parts"])
+    assert not any("NameError" in p["message"] for p in data["parts"])
+    assert any("locked setup cell 'setup' is missing" in note for note in data["restored"])
 
 
 def test_doctor_reports_and_exits_zero_here():

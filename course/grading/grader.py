@@ -9,7 +9,8 @@ The pipeline, in order (each step needs the one before):
 1. check the learner's notebook is JSON — broken JSON stops here with one clear message, nothing touched;
 2. lay out the scratch course: a copy of the prepared gradebook (cached per version of the source), the
    source folder, and the learner's folder as ``submitted/learner/<stem>``; start the kernel there;
-3. note which test cells the learner deleted or edited (nbgrader restores them from the source in step 4);
+3. repair the copy to grade: locked cells (setup, tests) the learner deleted, edited or re-labelled, and changed
+   nbgrader metadata, are put back from the release, and noted (course.grading.repair);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
 6. generate feedback HTML without hidden tests (in a forked child, while step 5 runs), copy it into the
@@ -127,6 +128,18 @@ def _tampered(learner_text: str, release_text: str) -> list[str]:
             notes.append(f"test cell '{grade_id}' was deleted; it was restored from the course and graded")
         elif mine[grade_id].strip() != source.strip():
             notes.append(f"test cell '{grade_id}' was edited; the course's version was restored and graded")
+    return notes
+
+
+def _repaired_copy(learner, stem: str, target: Path) -> list[str]:
+    """Write the notebook to grade to ``target``: the learner's, with deleted, edited or re-labelled locked cells
+    and changed nbgrader metadata put back from the release (course.grading.repair); returns the notes."""
+    import nbformat
+
+    from course.grading.repair import repair
+
+    graded, notes = repair(learner, read_notebook(paths.release_path(stem)))
+    nbformat.write(graded, target)
     return notes
 
 
@@ -248,8 +261,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
         try:
-            read_notebook(notebook, text)  # a JSON file nbformat cannot read is one clear error too
-            restored = _tampered(text, paths.release_path(stem).read_text(encoding="utf-8"))   # 3
+            # a JSON file nbformat cannot read is one clear error too
+            restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
             outcome = _run_converter("Autograde", config, stem)                 # 4
             autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
             graded = outcome["success"] and autograded.exists()

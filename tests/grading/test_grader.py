@@ -64,7 +64,31 @@ def test_deleted_test_cell_is_restored_graded_and_reported(fixture_course, grade
     result = _grade(fixture_course, gradebook_cache)
     assert [p.grade_id for p in result.parts] == ["add_tests", "status_class_tests"]
     assert result.score == 5
-    assert any("'status_class_tests' was deleted" in note for note in result.restored)
+    assert any("'status_class_tests' is missing from your notebook" in note for note in result.restored)
+
+
+def test_changed_nbgrader_metadata_is_put_back_graded_and_named(fixture_course, gradebook_cache):
+    """An answer cell made a test cell, a test cell renamed, another duplicated: nbgrader alone stops with an
+    opaque NbGraderException; the cells come back from the release, the work is graded, each change named."""
+    import copy
+
+    import nbformat
+
+    solved(fixture_course)
+    nb = nbformat.read(fixture_course, as_version=4)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    by_id["add"].metadata.nbgrader.update(grade=True, points=3)
+    by_id["add_tests"].metadata.nbgrader["grade_id"] = "my_add_tests"
+    twin = copy.deepcopy(by_id["status_class_tests"])
+    twin.id = "twin"
+    nb.cells.append(twin)
+    nbformat.write(nb, fixture_course)
+    result = _grade(fixture_course, gradebook_cache)
+    assert [(p.grade_id, p.points) for p in result.parts] == [("add_tests", 3), ("status_class_tests", 2)]
+    notes = " | ".join(result.restored)
+    assert "answer cell 'add' had its nbgrader metadata changed" in notes
+    assert "test cell 'add_tests' had lost its nbgrader metadata (or had it changed)" in notes
+    assert "test cell 'status_class_tests' appeared twice" in notes
 
 
 def test_edited_test_cell_is_restored_and_the_wrong_answer_still_fails(fixture_course, gradebook_cache):
