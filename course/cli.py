@@ -136,19 +136,27 @@ def grade(step, workspace, as_json, timeout):
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _print_result(result)
+    for problem in result.problems:  # the score above stands; this is what could not be saved
+        click.echo(f"course: {problem}", err=True)
     # Grading imported a large module graph; freezing it spares the final garbage collection walking it all
     # at exit (about a tenth of a second). Nothing is skipped: exit handlers still run.
     gc.freeze()
+    if result.problems:
+        sys.exit(1)
 
 
 @main.command()
 @workspace_option
 def progress(workspace):
     """Show the roadmap with your status and scores."""
-    from course.platform.progress import progress_rows
+    from course.platform.progress import ProgressStoreError, progress_rows
 
+    try:
+        rows = progress_rows(workspace)
+    except ProgressStoreError as error:
+        fail(str(error))
     click.echo(f"{'step':34} {'status':12} score")
-    for row in progress_rows(workspace):
+    for row in rows:
         score = f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
         click.echo(f"{row['stem']:34} {row['status']:12} {score}")
 

@@ -123,6 +123,48 @@ def test_grade_after_solving_one_part_with_the_solution_source(synced, tmp_path)
     assert any("locked setup cell 'setup' is missing" in note for note in data["restored"])
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage header"])
+def test_a_damaged_progress_store_is_named_never_read_as_nothing_graded(tmp_path, damage):
+    from course.platform.progress import ProgressStore
+
+    with ProgressStore(tmp_path) as store:
+        for _ in range(50):
+            store.record_grade(STEP, 20, 20, [{"message": "passed" * 100}])
+        path = store.path
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[:len(data) // 2],
+                      "garbage header": b"not a database at all" + data[21:]}[damage])
+    result = CliRunner().invoke(cli.main, ["progress", "--workspace", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "not graded" not in result.output
+    assert f"the progress store {path} cannot be used" in result.output
+    assert "out of" in result.output and "run the command again" in result.output  # how to repair it
+
+
+@pytest.mark.slow
+def test_grading_into_a_damaged_store_and_a_blocked_feedback_folder_keeps_the_score(tmp_path):
+    """The store is garbage and feedback/ cannot take the page: the score is printed and kept aside, each
+    problem named; once the store is moved aside, the kept grade is in the progress."""
+    workspace.sync(tmp_path)
+    store = tmp_path / ".course" / "progress.db"
+    store.write_bytes(b"garbage" * 1000)
+    (tmp_path / "feedback").mkdir(exist_ok=True)
+    (tmp_path / "feedback" / STEP).write_text("a file where the folder goes", encoding="utf-8")  # root too
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--workspace", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "score: 0 / 20" in result.output
+    assert f"this grade (0/20) was not recorded: the progress store {store} cannot be used (file is not a " \
+           "database)" in result.output
+    assert f"the feedback page could not be written to {tmp_path / 'feedback' / STEP}" in result.output
+    assert "Traceback" not in result.output
+    kept = tmp_path / ".course" / "unrecorded-grades.jsonl"
+    assert json.loads(kept.read_text(encoding="utf-8"))["score"] == 0
+    store.rename(store.with_name("progress.db.broken"))
+    progress = run("progress", "--workspace", str(tmp_path)).output
+    assert f"{STEP:34} {'in progress':12} 0/20" in progress
+    assert not kept.exists()
+
+
 def test_doctor_reports_and_exits_zero_here():
     result = run("doctor")
     assert "[ok  ] nbgrader" in result.output

@@ -63,6 +63,7 @@ class GradeResult:
     parts: list[PartResult]
     restored: list[str] = field(default_factory=list)
     feedback: str | None = None
+    problems: list[str] = field(default_factory=list)  # what could not be saved (feedback, the record), and why
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -277,13 +278,19 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         feedback = None
         if writer is not None:                                                  # 6
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
+            problems = []
             if _finish_feedback(writer, config, stem) and html.exists():
-                feedback_to.mkdir(parents=True, exist_ok=True)
                 target = feedback_to / html.name
-                target.write_text(_with_table_style(html.read_text(encoding="utf-8")), encoding="utf-8")
-                feedback = str(target)
+                try:
+                    feedback_to.mkdir(parents=True, exist_ok=True)
+                    target.write_text(_with_table_style(html.read_text(encoding="utf-8")), encoding="utf-8")
+                    feedback = str(target)
+                except OSError as error:  # the grade still counts: say what failed and how to fix it
+                    problems.append(f"the feedback page could not be written to {target} "
+                                    f"({error.strerror or error}); make {feedback_to} writable "
+                                    f"(chmod u+w {feedback_to}) and grade again for the page")
     score = sum(p.points for p in parts)
-    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems)
 
 
 # nbgrader's feedback page loads Bootstrap, which sets `td, th {padding: 0}`, and nothing styles a markdown table
@@ -374,10 +381,26 @@ def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | No
                             feedback_to=workspace / "feedback" / step.stem,
                             cache_dir=workspace / ".course" / "gradebooks")
     if record:
-        from course.platform.progress import (
-            ProgressStore,  # imported late: SQLAlchemy loads while nothing waits on it
-        )
-
-        with ProgressStore(workspace) as store:
-            store.record_grade(step.stem, result.score, result.max_score, [asdict(p) for p in result.parts])
+        _record(workspace, result)
     return result
+
+
+def _record(workspace: Path, result: GradeResult) -> None:
+    """Record the grade; a store that is damaged or not writable keeps it in a side file instead, and says so."""
+    # imported late: SQLAlchemy loads while nothing waits on it
+    from course.platform.progress import ProgressStore, ProgressStoreError, keep_unrecorded_grade
+
+    parts = [asdict(p) for p in result.parts]
+    try:
+        with ProgressStore(workspace) as store:
+            store.record_grade(result.stem, result.score, result.max_score, parts)
+    except ProgressStoreError as error:
+        lost = f"this grade ({result.score:g}/{result.max_score:g}) was not recorded: {error}"
+        try:
+            kept = keep_unrecorded_grade(workspace, result.stem, result.score, result.max_score, parts)
+        except OSError as side_error:
+            result.problems.append(f"{lost}; it could not be kept aside either ({side_error.strerror or side_error}):"
+                                   " note it down")
+        else:
+            result.problems.append(f"{lost}. The grade is kept in {kept} and moves into the store once it is "
+                                   "repaired")
