@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from course.grading.nbconfig import quiet
 from course.platform import manifest, paths
 
 __all__ = ["PartResult", "GradeResult", "GradingError", "grade", "grade_notebook", "read_notebook", "check_json",
-           "prepare_grading_process", "DEFAULT_TIMEOUT"]
+           "prepare_grading_process", "remove_stale_scratch", "part_title", "docstring_line", "DEFAULT_TIMEOUT"]
 
 STUDENT = "learner"
 DEFAULT_TIMEOUT = 30
@@ -144,6 +145,55 @@ def _repaired_copy(learner, stem: str, target: Path) -> list[str]:
     return notes
 
 
+SCRATCH_PREFIXES = ("course-grade-", "course-prepare-")
+OWNER_FILE = ".course-owner"  # "<pid> <process start time>" of the run that made the scratch folder
+
+
+def _process_start(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+
+
+@contextmanager
+def _scratch(prefix: str):
+    """A scratch folder (mode 0700: it holds the hidden tests) that names the process it belongs to, so a later
+    run can tell a folder left by a killed run from one a concurrent run still uses."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:  # mkdtemp makes it 0700
+        (Path(tmp) / OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid())}", encoding="utf-8")
+        yield tmp
+
+
+def remove_stale_scratch(folder: Path | None = None, *, unowned_after: float = 3600) -> list[Path]:
+    """Remove scratch folders that killed ``course grade`` runs left in the temporary folder (they hold hidden
+    tests): this user's folders whose process is gone, or that name none and are older than ``unowned_after``
+    seconds. A folder of a run still going is left alone."""
+    import time
+
+    folder = Path(folder or tempfile.gettempdir())
+    removed = []
+    for path in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if not path.name.startswith(SCRATCH_PREFIXES) or path.is_symlink() or not path.is_dir() \
+                    or path.stat().st_uid != os.getuid():
+                continue
+            try:
+                pid, started = (path / OWNER_FILE).read_text(encoding="utf-8").split()
+                alive = _process_start(int(pid))
+                stale = alive is None or (started != "None" and abs(alive - float(started)) > 1)
+            except (OSError, ValueError):
+                stale = time.time() - path.stat().st_mtime > unowned_after
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _source_digest(stem: str) -> str:
     digest = hashlib.sha256()
     for path in sorted((paths.solutions_dir() / stem).rglob("*")):
@@ -159,8 +209,8 @@ def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
     if not target.exists():
         from course.platform.build import _generate_into
 
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="course-prepare-") as tmp:
+        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # gradebooks hold the hidden tests
+        with _scratch("course-prepare-") as tmp:
             _generate_into(stem, Path(tmp))
             partial = target.with_suffix(".partial")
             shutil.copyfile(Path(tmp) / "gradebook.db", partial)
@@ -248,7 +298,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     notebook = Path(notebook)
     text = check_json(notebook)                                                 # 1
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:            # 2
+    remove_stale_scratch()
+    with _scratch("course-grade-") as tmp:                                      # 2
         scratch = Path(tmp)
         shutil.copyfile(_prepared_gradebook(stem, cache_dir), scratch / "gradebook.db")
         shutil.copytree(paths.solutions_dir() / stem, scratch / "solutions" / stem)
@@ -275,10 +326,9 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
         finally:
             stop_kernel(kernel)
-        feedback = None
+        feedback, problems = None, []
         if writer is not None:                                                  # 6
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
-            problems = []
             if _finish_feedback(writer, config, stem) and html.exists():
                 target = feedback_to / html.name
                 try:

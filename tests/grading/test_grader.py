@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
+import psutil
 import pytest
 from factories import answer_with, drop_cell, edit_cell, solved
 
@@ -103,6 +105,42 @@ def test_broken_json_is_one_clear_error(fixture_course, gradebook_cache):
     fixture_course.write_text('{"cells": [', encoding="utf-8")
     with pytest.raises(GradingError, match=r"not valid notebook JSON \(line 1"):
         _grade(fixture_course, gradebook_cache)
+
+
+def test_a_killed_runs_hidden_tests_are_removed_by_the_next_run(fixture_course, gradebook_cache, tmp_path,
+                                                               monkeypatch):
+    """A `course grade` killed mid-run leaves its scratch folder (hidden tests inside); the next run removes
+    it, but never the folder of a run still going. Scratch folders are 0700 while they exist."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from course.grading.grader import OWNER_FILE
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left, live, old = (tmp_path / name for name in ("course-grade-killed", "course-grade-running",
+                                                      "course-prepare-unowned"))
+    for folder in (left, live, old):
+        folder.mkdir()
+        (folder / "hidden-tests.ipynb").write_text("SECRET", encoding="utf-8")
+    (left / OWNER_FILE).write_text(f"{dead.pid} 1.0", encoding="utf-8")
+    (live / OWNER_FILE).write_text(f"{os.getpid()} {psutil.Process().create_time()}", encoding="utf-8")
+    os.utime(old, (1, 1))  # an unowned folder from 1970: from a run long gone
+    solved(fixture_course)
+    answer_with(fixture_course, "add", (
+        "import os, stat\n"
+        "def add(a, b):\n"
+        "    scratch = os.path.abspath(os.path.join(os.getcwd(), '..', '..', '..'))\n"
+        "    assert os.path.basename(scratch).startswith('course-grade-'), scratch\n"
+        "    assert stat.S_IMODE(os.stat(scratch).st_mode) == 0o700, oct(os.stat(scratch).st_mode)\n"
+        "    return a + b"))
+    result = _grade(fixture_course, gradebook_cache)
+    assert result.parts[0].passed, result.parts[0].message
+    assert not left.exists() and not old.exists()
+    assert (live / "hidden-tests.ipynb").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("course-grade-") and p != live]
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
