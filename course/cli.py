@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -110,6 +111,39 @@ def _print_result(result) -> None:
         click.echo(f"feedback: {result.feedback}")
 
 
+class PartProgress:
+    """A line per part as grading reaches it, once grading has taken ``after`` seconds: on a busy machine it can
+    take a minute, and the learner sees what it is doing. Quick runs print nothing extra."""
+
+    def __init__(self, echo, *, after: float = 2.0, clock=time.monotonic):
+        self.echo, self.after, self.clock = echo, after, clock
+        self.start = clock()
+        self.started = False
+        self._timer = None
+
+    def waiting(self, what: str) -> PartProgress:
+        """Say ``what`` is happening if no part has started ``after`` seconds from now (the setup can be long)."""
+        import threading
+
+        def say():
+            if not self.started:
+                self.echo(what)
+        self._timer = threading.Timer(self.after, say)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def done(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def __call__(self, title: str) -> None:
+        self.started = True
+        elapsed = self.clock() - self.start
+        if elapsed >= self.after:
+            self.echo(f"grading {title} ({elapsed:.0f} s so far)")
+
+
 @main.command(short_help="Grade your exercise for a step with the hidden tests.")
 @click.argument("step")
 @workspace_option
@@ -128,10 +162,18 @@ def grade(step, workspace, as_json, timeout):
 
     prepare_grading_process()
     chosen = resolve_step(step, need_exercise=True)
+    # progress lines go to stderr, and only to a person watching a terminal: --json and pipes stay clean
+    progress = None
+    if sys.stderr.isatty():
+        progress = PartProgress(lambda line: click.echo(line, err=True)).waiting(
+            f"grading {chosen.stem}: starting a kernel and nbgrader (slower on a busy machine)")
     try:
-        result = run_grade(chosen, workspace, timeout=timeout)
+        result = run_grade(chosen, workspace, timeout=timeout, progress=progress)
     except GradingError as error:
         fail(str(error), 1)
+    finally:
+        if progress is not None:
+            progress.done()
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

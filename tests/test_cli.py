@@ -51,6 +51,27 @@ def test_help_gives_the_whole_grade_description():
     assert "01, or 01-programming-basics" in run("grade", "--help").output
 
 
+def test_progress_lines_start_once_grading_takes_more_than_two_seconds():
+    lines, now = [], [100.0]
+    progress = cli.PartProgress(lines.append, clock=lambda: now[0])
+    now[0] = 101.0
+    progress("Part A · Parse a log line")  # a quick run says nothing extra
+    now[0] = 103.4
+    progress("Part B · Count requests per status class")
+    assert lines == ["grading Part B · Count requests per status class (3 s so far)"]
+
+
+def test_a_long_setup_is_said_once_unless_a_part_started_first():
+    lines, quiet = [], []
+    slow = cli.PartProgress(lines.append, after=0.01).waiting("grading 01: starting a kernel")
+    busy = cli.PartProgress(quiet.append, after=0.01, clock=lambda: 0.0)
+    busy("Part A · Parse a log line")  # a part started: the setup line would be stale
+    busy.waiting("grading 01: starting a kernel")
+    slow._timer.join(timeout=60)
+    busy._timer.join(timeout=60)
+    assert lines == ["grading 01: starting a kernel"] and quiet == []
+
+
 @pytest.mark.parametrize("timeout", ["0", "-1"])
 def test_a_timeout_below_one_second_is_refused(tmp_path, timeout):
     result = CliRunner().invoke(cli.main, ["grade", "01", "--timeout", timeout, "--workspace", str(tmp_path)])

@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -276,10 +277,11 @@ def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeou
             score, max_score = grades[meta["grade_id"]]
             message = _explain(cell, answers, timeout)
             if message == "passed" and score < max_score:
-                # nbgrader scores a cell that wrote to stderr (a warning, say) zero, and one that ends with a
-                # number as that many points; say so rather than "passed".
-                message = (f"no check failed, but nbgrader gave {score:g}/{max_score:g}: the cell wrote to "
-                           "stderr (a warning?) or its last line returned a number")
+                # nbgrader scores a cell whose last line displays a number as that many points (stderr, which
+                # it would score zero, reaches the grading kernel's output as stdout: nbconfig.stderr_as_output);
+                # say so rather than "passed".
+                message = (f"no check failed, but nbgrader gave {score:g}/{max_score:g}: the cell's last line "
+                           "displayed a number, which nbgrader reads as points")
             passed = score >= max_score and message == "passed"
             parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message,
                                     title, docstring_line(cell.source)))
@@ -288,8 +290,10 @@ def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeou
 
 
 def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, feedback_to: Path | None = None,
-                   cache_dir: Path | None = None) -> GradeResult:
-    """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline."""
+                   cache_dir: Path | None = None, progress: Callable[[str], None] | None = None) -> GradeResult:
+    """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline.
+
+    ``progress``, if given, is called with each part's title ("Part B · …") as the kernel starts on it."""
     from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
 
     if timeout is not None and timeout < 1:
@@ -309,6 +313,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
+        if progress is not None:
+            config.Execute.on_cell_start = _announce_parts(progress)  # nbclient runs it before each cell
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
@@ -358,6 +364,14 @@ TABLE_STYLE = """<style>
 def _with_table_style(page: str) -> str:
     head_end = page.find("</head>")
     return page if head_end < 0 else page[:head_end] + TABLE_STYLE + page[head_end:]
+
+
+def _announce_parts(progress: Callable[[str], None]):
+    def on_cell_start(cell, cell_index):
+        title = part_title(cell.source) if cell.get("cell_type") == "markdown" else None
+        if title:
+            progress(title)
+    return on_cell_start
 
 
 def _feedback_job(config, stem: str) -> None:
@@ -421,7 +435,7 @@ def _last_error(outcome: dict) -> str:
 
 
 def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | None = None,
-          record: bool = True) -> GradeResult:
+          record: bool = True, progress: Callable[[str], None] | None = None) -> GradeResult:
     """Grade the workspace copy of a step's exercise, write its feedback, and record it as progress."""
     from course.platform.workspace import exercise_copy
 
@@ -429,7 +443,7 @@ def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | No
     workspace = Path(workspace).resolve()
     result = grade_notebook(step.stem, exercise_copy(workspace, step.stem), timeout=timeout,
                             feedback_to=workspace / "feedback" / step.stem,
-                            cache_dir=workspace / ".course" / "gradebooks")
+                            cache_dir=workspace / ".course" / "gradebooks", progress=progress)
     if record:
         _record(workspace, result)
     return result

@@ -28,9 +28,15 @@ def test_untouched_release_scores_zero(fixture_course, gradebook_cache):
 
 def test_a_different_correct_solution_gets_full_marks(fixture_course, gradebook_cache):
     solved(fixture_course)
-    result = _grade(fixture_course, gradebook_cache)
+    announced = []
+    result = _grade(fixture_course, gradebook_cache, progress=announced.append)
     assert (result.score, result.max_score) == (5, 5)
     assert [p.message for p in result.parts] == ["passed", "passed"]
+    # each part is announced as the kernel reaches it, by the title the learner reads
+    assert announced == ["Part A · add", "Part B · status class"]
+    assert [(p.part, p.description) for p in result.parts] == [
+        ("Part A · add", "add() adds two numbers."),
+        ("Part B · status class", "status_class() names the class and rejects codes outside 100-599.")]
 
 
 def test_hidden_test_catches_a_plausible_wrong_answer(fixture_course, gradebook_cache):
