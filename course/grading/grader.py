@@ -343,15 +343,14 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
                     feedback = str(target)
                 except OSError as error:  # the grade still counts: say what failed and how to fix it
                     problems.append(f"the feedback page could not be written to {target} "
-                                    f"({error.strerror or error}); make {feedback_to} writable "
-                                    f"(chmod u+w {feedback_to}) and grade again for the page")
+                                    f"({error.strerror or error}); make {feedback_to} a folder you can "
+                                    "write to, and grade again for the page")
     score = sum(p.points for p in parts)
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems)
 
 
 # nbgrader's feedback page loads Bootstrap, which sets `td, th {padding: 0}`, and nothing styles a markdown table
-# again: a table's headers ran together ("value for the line aboverule"). The lessons' tables, as JupyterLab
-# draws them.
+# again: a table's headers ran together ("value for the line aboverule"). This gives them padding and borders.
 TABLE_STYLE = """<style>
 .rendered_html table {border-collapse: collapse; margin: 0.5em 0 1em;}
 .rendered_html th, .rendered_html td {padding: 0.3em 0.8em; border: 1px solid #d0d0d0; text-align: left;
