@@ -17,8 +17,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Per-cell execution limit while grading: an infinite loop fails its own part, not the whole notebook.
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
-# The grading kernel keeps no history file and logs only errors (its start-up warnings mean nothing here).
-c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+# The grading kernel keeps no history file and logs only errors (its start-up warnings mean nothing here),
+# and sends what the learner's code writes to stderr as output: nbgrader zeroes a cell with stderr output, and a
+# library's warning or logging from correct code must not cost points (course.grading.nbconfig.stderr_as_output).
+from course.grading.nbconfig import STDERR_AS_OUTPUT  # noqa: E402
+
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR",
+                             f"--IPKernelApp.exec_lines={STDERR_AS_OUTPUT}"]
 
 # nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: when the kernel dies, the
 # running cell and every cell after it get an error, so they score zero instead of passing for lack of output.

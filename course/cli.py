@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -88,12 +89,21 @@ def start(workspace, no_browser, port):
 
 
 def _print_result(result) -> None:
-    width = max((len(p.grade_id) for p in result.parts), default=10)
-    click.echo(f"{'part':{width}}  points   result")
+    """Parts as the learner knows them ("Part D · …"), each test with what it checks, PASS or FAIL, and why."""
+    groups: dict[str, list] = {}
     for part in result.parts:
-        mark = "PASS" if part.passed else "FAIL"
-        click.echo(f"{part.grade_id:{width}}  {part.points:g}/{part.max_points:g}".ljust(width + 10)
-                   + f" {mark}  {'' if part.passed else part.message}".rstrip())
+        groups.setdefault(part.part, []).append(part)
+    for title, tests in groups.items():
+        if title:
+            earned = sum(p.points for p in tests)
+            total = sum(p.max_points for p in tests)
+            click.echo(f"{title}  ({earned:g}/{total:g})")
+        for part in tests:
+            mark = "PASS" if part.passed else "FAIL"
+            click.echo(f"  {f'{part.points:g}/{part.max_points:g}':>5}  {mark}  {part.description or part.grade_id}")
+            if not part.passed:
+                # a failed check's message opens with "FAIL ✘ ": the row already says FAIL
+                click.echo(f"               {part.message.removeprefix('FAIL ✘ ')}")
     click.echo(f"score: {result.score:g} / {result.max_score:g}")
     for note in result.restored:
         click.echo(f"note: {note}")
@@ -101,13 +111,50 @@ def _print_result(result) -> None:
         click.echo(f"feedback: {result.feedback}")
 
 
-@main.command()
+class PartProgress:
+    """A line per part as grading reaches it, once grading has taken ``after`` seconds: on a busy machine it can
+    take a minute, and the learner sees what it is doing. Quick runs print nothing extra."""
+
+    def __init__(self, echo, *, after: float = 2.0, clock=time.monotonic):
+        self.echo, self.after, self.clock = echo, after, clock
+        self.start = clock()
+        self.started = False
+        self._timer = None
+
+    def waiting(self, what: str) -> PartProgress:
+        """Say ``what`` is happening if no part has started ``after`` seconds from now (the setup can be long)."""
+        import threading
+
+        def say():
+            if not self.started:
+                self.echo(what)
+        self._timer = threading.Timer(self.after, say)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def done(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def __call__(self, title: str) -> None:
+        self.started = True
+        elapsed = self.clock() - self.start
+        if elapsed >= self.after:
+            self.echo(f"grading {title} ({elapsed:.0f} s so far)")
+
+
+@main.command(short_help="Grade your exercise for a step with the hidden tests.")
 @click.argument("step")
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-@click.option("--timeout", type=int, default=None, help="Seconds each cell may run (default: nbgrader_config).")
+@click.option("--timeout", type=click.IntRange(min=1), default=None,
+              help="Seconds each cell may run, at least 1 (default: the course's nbgrader_config.py).")
 def grade(step, workspace, as_json, timeout):
-    """Grade your exercise for STEP (e.g. 01 or 01-programming-basics) with the hidden tests."""
+    """Grade your exercise for STEP (01, or 01-programming-basics) with the hidden tests.
+
+    Prints a table of the parts with their points and hints, writes a feedback page into the workspace's
+    feedback/ folder and records the score (see 'course progress')."""
     import json
 
     from course.grading.grader import GradingError, prepare_grading_process
@@ -115,27 +162,43 @@ def grade(step, workspace, as_json, timeout):
 
     prepare_grading_process()
     chosen = resolve_step(step, need_exercise=True)
+    # progress lines go to stderr, and only to a person watching a terminal: --json and pipes stay clean
+    progress = None
+    if sys.stderr.isatty():
+        progress = PartProgress(lambda line: click.echo(line, err=True)).waiting(
+            f"grading {chosen.stem}: starting a kernel and nbgrader (slower on a busy machine)")
     try:
-        result = run_grade(chosen, workspace, timeout=timeout)
+        result = run_grade(chosen, workspace, timeout=timeout, progress=progress)
     except GradingError as error:
         fail(str(error), 1)
+    finally:
+        if progress is not None:
+            progress.done()
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _print_result(result)
+    for problem in result.problems:  # the score above stands; this is what could not be saved
+        click.echo(f"course: {problem}", err=True)
     # Grading imported a large module graph; freezing it spares the final garbage collection walking it all
     # at exit (about a tenth of a second). Nothing is skipped: exit handlers still run.
     gc.freeze()
+    if result.problems:
+        sys.exit(1)
 
 
 @main.command()
 @workspace_option
 def progress(workspace):
     """Show the roadmap with your status and scores."""
-    from course.platform.progress import progress_rows
+    from course.platform.progress import ProgressStoreError, progress_rows
 
+    try:
+        rows = progress_rows(workspace)
+    except ProgressStoreError as error:
+        fail(str(error))
     click.echo(f"{'step':34} {'status':12} score")
-    for row in progress_rows(workspace):
+    for row in rows:
         score = f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
         click.echo(f"{row['stem']:34} {row['status']:12} {score}")
 

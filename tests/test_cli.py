@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import CliRunner
-from factories import answer_with
+from factories import answer_with, drop_cell
 
 from course import cli
 from course.components.servers import free_port
@@ -39,7 +39,44 @@ def test_unknown_step_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("course: unknown step '42'; valid steps: 00-welcome, 01-programming-basics")
+    assert lines[0].startswith("course: unknown step '42'; graded steps: 01-programming-basics, 02-web-concepts")
+    # 00 and 11 have no exercise: a list of what 'course grade' takes does not offer them
+    assert "00-welcome" not in lines[0] and "11-" not in lines[0]
+
+
+def test_help_gives_the_whole_grade_description():
+    listing = run("--help").output
+    line = next(line for line in listing.splitlines() if line.strip().startswith("grade "))
+    assert line.split(None, 1)[1] == "Grade your exercise for a step with the hidden tests."
+    assert "01, or 01-programming-basics" in run("grade", "--help").output
+
+
+def test_progress_lines_start_once_grading_takes_more_than_two_seconds():
+    lines, now = [], [100.0]
+    progress = cli.PartProgress(lines.append, clock=lambda: now[0])
+    now[0] = 101.0
+    progress("Part A · Parse a log line")  # a quick run says nothing extra
+    now[0] = 103.4
+    progress("Part B · Count requests per status class")
+    assert lines == ["grading Part B · Count requests per status class (3 s so far)"]
+
+
+def test_a_long_setup_is_said_once_unless_a_part_started_first():
+    lines, quiet = [], []
+    slow = cli.PartProgress(lines.append, after=0.01).waiting("grading 01: starting a kernel")
+    busy = cli.PartProgress(quiet.append, after=0.01, clock=lambda: 0.0)
+    busy("Part A · Parse a log line")  # a part started: the setup line would be stale
+    busy.waiting("grading 01: starting a kernel")
+    slow._timer.join(timeout=60)
+    busy._timer.join(timeout=60)
+    assert lines == ["grading 01: starting a kernel"] and quiet == []
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_below_one_second_is_refused(tmp_path, timeout):
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--timeout", timeout, "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"Invalid value for '--timeout': {timeout} is not in the range x>=1" in result.output
 
 
 def test_step_without_exercise_is_refused(tmp_path):
@@ -77,7 +114,15 @@ def test_grade_json_records_progress_and_writes_feedback(synced):
     assert Path(data["feedback"]).is_file() and Path(data["feedback"]).is_relative_to(synced / "feedback")
     progress = run("progress", "--workspace", str(synced)).output
     assert f"0/{data['max_score']:g}" in progress
-    assert run("grade", STEP, "--workspace", str(synced)).output.splitlines()[-2].startswith("score: 0 /")
+    assert data["parts"][0]["part"] == "Part A · Parse a log line"
+    table = run("grade", STEP, "--workspace", str(synced)).output
+    assert table.splitlines()[-2].startswith("score: 0 /")
+    # The parts as the learner knows them, each test by what it checks; no internal ids, no "FAIL  FAIL ✘"
+    assert "Part D · Normalise and deduplicate e-mail addresses  (0/2)\n" in table
+    assert "  0/1  FAIL  unique_emails keeps first-seen order, skips None and blanks, and leaves its input alone.\n" in table
+    assert "unique_emails_order_and_blanks" not in table
+    assert "FAIL ✘" not in table
+    assert "an empty line: the function is not written yet" in table
 
 
 @pytest.mark.slow
@@ -89,9 +134,56 @@ def test_grade_after_solving_one_part_with_the_solution_source(synced, tmp_path)
     first = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("solution"))
     mine = workspace.exercise_copy(synced, STEP)
     answer_with(mine, first.metadata["nbgrader"]["grade_id"], first.source)
+    # ...and the locked setup cell (`from course import check, ...`) deleted outside JupyterLab: it is restored,
+    # so the tests still find `check`, and the learner is told
+    drop_cell(mine, "setup")
     data = json.loads(run("grade", "01", "--workspace", str(synced), "--json").output)
     assert data["score"] > 0
     assert data["parts"][0]["passed"] and not all(p["passed"] for p in data["parts"])
+    assert not any("NameError" in p["message"] for p in data["parts"])
+    assert any("locked setup cell 'setup' is missing" in note for note in data["restored"])
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage header"])
+def test_a_damaged_progress_store_is_named_never_read_as_nothing_graded(tmp_path, damage):
+    from course.platform.progress import ProgressStore
+
+    with ProgressStore(tmp_path) as store:
+        for _ in range(50):
+            store.record_grade(STEP, 20, 20, [{"message": "passed" * 100}])
+        path = store.path
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[:len(data) // 2],
+                      "garbage header": b"not a database at all" + data[21:]}[damage])
+    result = CliRunner().invoke(cli.main, ["progress", "--workspace", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "not graded" not in result.output
+    assert f"the progress store {path} cannot be used" in result.output
+    assert "out of" in result.output and "run the command again" in result.output  # how to repair it
+
+
+@pytest.mark.slow
+def test_grading_into_a_damaged_store_and_a_blocked_feedback_folder_keeps_the_score(tmp_path):
+    """The store is garbage and feedback/ cannot take the page: the score is printed and kept aside, each
+    problem named; once the store is moved aside, the kept grade is in the progress."""
+    workspace.sync(tmp_path)
+    store = tmp_path / ".course" / "progress.db"
+    store.write_bytes(b"garbage" * 1000)
+    (tmp_path / "feedback").mkdir(exist_ok=True)
+    (tmp_path / "feedback" / STEP).write_text("a file where the folder goes", encoding="utf-8")  # root too
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--workspace", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "score: 0 / 20" in result.output
+    assert f"this grade (0/20) was not recorded: the progress store {store} cannot be used (file is not a " \
+           "database)" in result.output
+    assert f"the feedback page could not be written to {tmp_path / 'feedback' / STEP}" in result.output
+    assert "Traceback" not in result.output
+    kept = tmp_path / ".course" / "unrecorded-grades.jsonl"
+    assert json.loads(kept.read_text(encoding="utf-8"))["score"] == 0
+    store.rename(store.with_name("progress.db.broken"))
+    progress = run("progress", "--workspace", str(tmp_path)).output
+    assert f"{STEP:34} {'in progress':12} 0/20" in progress
+    assert not kept.exists()
 
 
 def test_doctor_reports_and_exits_zero_here():

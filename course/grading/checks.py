@@ -2,7 +2,8 @@
 
 Visible test cells call these helpers, so a learner sees at once what was expected, what came back and a
 hint; nbgrader grades the same cell the same way, because a failed check raises :class:`CheckFailed`.
-Each check costs microseconds: no imports beyond the standard library, no I/O but one print.
+A pass prints ``PASS ✔ …``; a failure shows as the exception's one line (nothing else). Each check costs
+microseconds: no imports beyond the standard library, no I/O but that one line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import reprlib
 
-__all__ = ["CheckFailed", "check", "check_that", "check_raises"]
+__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises"]
 
 _short = reprlib.Repr()
 _short.maxstring = 80
@@ -22,7 +23,41 @@ _short.maxtuple = 8
 
 
 class CheckFailed(AssertionError):
-    """A check that did not pass; its message is the one line the learner saw."""
+    """A check that did not pass; its message is the one line the learner sees.
+
+    IPython (the notebook, and nbgrader's kernel) shows an exception through its ``_render_traceback_`` when it
+    has one: a failed check shows that one line, not a traceback into this module that repeats it. The cell
+    still fails (an error output), so nbgrader scores it zero.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+class Passed:
+    """What a passing check returns: true, so ``assert check(...)`` and ``if check(...)`` work, and shown as
+    nothing when it ends a cell (a plain ``True`` shows a stray ``Out[n]: True``; and nbgrader reads a displayed
+    number as the cell's points, so a check shows no value at all)."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other) -> bool:
+        return other is True or isinstance(other, Passed)
+
+    def __hash__(self) -> int:
+        return hash(True)
+
+    def __repr__(self) -> str:
+        return "PASSED"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing (IPython calls this instead of showing the repr)."""
+
+
+PASSED = Passed()
 
 
 def _show(value) -> str:
@@ -44,16 +79,15 @@ def _fail(label: str, detail: str, hint: str):
     line = f"FAIL ✘ {label}: {detail}"
     if hint:
         line += f" Hint: {hint}"
-    print(line)
-    raise CheckFailed(line)
+    raise CheckFailed(line)  # not printed too: the notebook shows the exception as this one line
 
 
-def _pass(label: str) -> bool:
+def _pass(label: str) -> Passed:
     print(f"PASS ✔ {label}")
-    return True
+    return PASSED
 
 
-def check(label: str, got, expected, hint: str = "") -> bool:
+def check(label: str, got, expected, hint: str = "") -> Passed:
     """Pass when ``got == expected`` (floats compared with a small tolerance, ``True`` never equals ``1``)."""
     __tracebackhide__ = True
     if _equal(got, expected):
@@ -64,7 +98,7 @@ def check(label: str, got, expected, hint: str = "") -> bool:
     _fail(label, detail, hint)
 
 
-def check_that(label: str, ok: bool, hint: str = "", *, got=None, expected: str = "") -> bool:
+def check_that(label: str, ok: bool, hint: str = "", *, got=None, expected: str = "") -> Passed:
     """Pass when ``ok`` is true; otherwise say what was expected (in words) and what came back."""
     __tracebackhide__ = True
     if ok:
@@ -74,7 +108,7 @@ def check_that(label: str, ok: bool, hint: str = "", *, got=None, expected: str 
 
 
 def check_raises(label: str, func, *args, exception: type[BaseException] = ValueError, hint: str = "",
-                 **kwargs) -> bool:
+                 **kwargs) -> Passed:
     """Pass when ``func(*args, **kwargs)`` raises ``exception`` (or a subclass)."""
     __tracebackhide__ = True
     try:

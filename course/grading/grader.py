@@ -9,7 +9,8 @@ The pipeline, in order (each step needs the one before):
 1. check the learner's notebook is JSON — broken JSON stops here with one clear message, nothing touched;
 2. lay out the scratch course: a copy of the prepared gradebook (cached per version of the source), the
    source folder, and the learner's folder as ``submitted/learner/<stem>``; start the kernel there;
-3. note which test cells the learner deleted or edited (nbgrader restores them from the source in step 4);
+3. repair the copy to grade: locked cells (setup, tests) the learner deleted, edited or re-labelled, and changed
+   nbgrader metadata, are put back from the release, and noted (course.grading.repair);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
 6. generate feedback HTML without hidden tests (in a forked child, while step 5 runs), copy it into the
@@ -21,9 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from course.grading.nbconfig import quiet
 from course.platform import manifest, paths
 
 __all__ = ["PartResult", "GradeResult", "GradingError", "grade", "grade_notebook", "read_notebook", "check_json",
-           "prepare_grading_process", "DEFAULT_TIMEOUT"]
+           "prepare_grading_process", "remove_stale_scratch", "part_title", "docstring_line", "DEFAULT_TIMEOUT"]
 
 STUDENT = "learner"
 DEFAULT_TIMEOUT = 30
@@ -49,6 +53,8 @@ class PartResult:
     max_points: float
     passed: bool
     message: str
+    part: str = ""         # the heading the learner reads, e.g. "Part D · Normalise and deduplicate e-mail addresses"
+    description: str = ""  # the test cell's one-line docstring: what it checks
 
 
 @dataclass
@@ -59,6 +65,7 @@ class GradeResult:
     parts: list[PartResult]
     restored: list[str] = field(default_factory=list)
     feedback: str | None = None
+    problems: list[str] = field(default_factory=list)  # what could not be saved (feedback, the record), and why
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +134,67 @@ def _tampered(learner_text: str, release_text: str) -> list[str]:
     return notes
 
 
+def _repaired_copy(learner, stem: str, target: Path) -> list[str]:
+    """Write the notebook to grade to ``target``: the learner's, with deleted, edited or re-labelled locked cells
+    and changed nbgrader metadata put back from the release (course.grading.repair); returns the notes."""
+    import nbformat
+
+    from course.grading.repair import repair
+
+    graded, notes = repair(learner, read_notebook(paths.release_path(stem)))
+    nbformat.write(graded, target)
+    return notes
+
+
+SCRATCH_PREFIXES = ("course-grade-", "course-prepare-")
+OWNER_FILE = ".course-owner"  # "<pid> <process start time>" of the run that made the scratch folder
+
+
+def _process_start(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+
+
+@contextmanager
+def _scratch(prefix: str):
+    """A scratch folder (mode 0700: it holds the hidden tests) that names the process it belongs to, so a later
+    run can tell a folder left by a killed run from one a concurrent run still uses."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:  # mkdtemp makes it 0700
+        (Path(tmp) / OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid())}", encoding="utf-8")
+        yield tmp
+
+
+def remove_stale_scratch(folder: Path | None = None, *, unowned_after: float = 3600) -> list[Path]:
+    """Remove scratch folders that killed ``course grade`` runs left in the temporary folder (they hold hidden
+    tests): this user's folders whose process is gone, or that name none and are older than ``unowned_after``
+    seconds. A folder of a run still going is left alone."""
+    import time
+
+    folder = Path(folder or tempfile.gettempdir())
+    removed = []
+    for path in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if not path.name.startswith(SCRATCH_PREFIXES) or path.is_symlink() or not path.is_dir() \
+                    or path.stat().st_uid != os.getuid():
+                continue
+            try:
+                pid, started = (path / OWNER_FILE).read_text(encoding="utf-8").split()
+                alive = _process_start(int(pid))
+                stale = alive is None or (started != "None" and abs(alive - float(started)) > 1)
+            except (OSError, ValueError):
+                stale = time.time() - path.stat().st_mtime > unowned_after
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _source_digest(stem: str) -> str:
     digest = hashlib.sha256()
     for path in sorted((paths.solutions_dir() / stem).rglob("*")):
@@ -142,8 +210,8 @@ def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
     if not target.exists():
         from course.platform.build import _generate_into
 
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="course-prepare-") as tmp:
+        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # gradebooks hold the hidden tests
+        with _scratch("course-prepare-") as tmp:
             _generate_into(stem, Path(tmp))
             partial = target.with_suffix(".partial")
             shutil.copyfile(Path(tmp) / "gradebook.db", partial)
@@ -174,13 +242,33 @@ def _explain(cell, answer_cells, timeout: int) -> str:
     return f"{error['ename']}: {error['evalue']}"
 
 
+_PART_HEADING = re.compile(r"^#{1,4}\s+(Parts?\b.*?)(?:\s*\([^()]*\bpoints?\))?\s*$")
+_DOCSTRING = re.compile(r'^\s*[rRuU]?("""|\'\'\')\s*(.*?)\s*(?:\1|$)', re.M)
+
+
+def part_title(markdown: str) -> str | None:
+    """The part a markdown cell opens ("Part A · Parse a log line"), from its "## Part A · … (N points)"
+    heading; None for any other cell."""
+    first = markdown.lstrip().split("\n", 1)[0] if markdown.strip() else ""
+    found = _PART_HEADING.match(first)
+    return found.group(1).strip() if found else None
+
+
+def docstring_line(source: str) -> str:
+    """The first line of a cell's opening docstring (what a test cell checks), or ""."""
+    found = _DOCSTRING.match(source)
+    return found.group(2) if found else ""
+
+
 def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeout: int) -> list[PartResult]:
     import nbformat
 
     nb = nbformat.read(autograded_path, as_version=4)
-    parts, answers = [], []
+    parts, answers, title = [], [], ""
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "markdown":
+            title = part_title(cell.source) or title
         if cell.cell_type != "code":
             continue
         if meta.get("solution"):
@@ -189,25 +277,33 @@ def _parts(autograded_path: Path, grades: dict[str, tuple[float, float]], timeou
             score, max_score = grades[meta["grade_id"]]
             message = _explain(cell, answers, timeout)
             if message == "passed" and score < max_score:
-                # nbgrader scores a cell that wrote to stderr (a warning, say) zero, and one that ends with a
-                # number as that many points; say so rather than "passed".
-                message = (f"no check failed, but nbgrader gave {score:g}/{max_score:g}: the cell wrote to "
-                           "stderr (a warning?) or its last line returned a number")
+                # nbgrader scores a cell whose last line displays a number as that many points (stderr, which
+                # it would score zero, reaches the grading kernel's output as stdout: nbconfig.stderr_as_output);
+                # say so rather than "passed".
+                message = (f"no check failed, but nbgrader gave {score:g}/{max_score:g}: the cell's last line "
+                           "displayed a number, which nbgrader reads as points")
             passed = score >= max_score and message == "passed"
-            parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message))
+            parts.append(PartResult(meta["grade_id"], score if passed else 0.0, max_score, passed, message,
+                                    title, docstring_line(cell.source)))
             answers = []
     return parts
 
 
 def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, feedback_to: Path | None = None,
-                   cache_dir: Path | None = None) -> GradeResult:
-    """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline."""
+                   cache_dir: Path | None = None, progress: Callable[[str], None] | None = None) -> GradeResult:
+    """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline.
+
+    ``progress``, if given, is called with each part's title ("Part B · …") as the kernel starts on it."""
     from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
 
+    if timeout is not None and timeout < 1:
+        # nbclient reads 0 or less as "no limit": an answer that never ends would hang grading for ever
+        raise GradingError(f"a timeout of {timeout} s would let a cell run for ever; give 1 s or more")
     notebook = Path(notebook)
     text = check_json(notebook)                                                 # 1
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:            # 2
+    remove_stale_scratch()
+    with _scratch("course-grade-") as tmp:                                      # 2
         scratch = Path(tmp)
         shutil.copyfile(_prepared_gradebook(stem, cache_dir), scratch / "gradebook.db")
         shutil.copytree(paths.solutions_dir() / stem, scratch / "solutions" / stem)
@@ -217,12 +313,14 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
+        if progress is not None:
+            config.Execute.on_cell_start = _announce_parts(progress)  # nbclient runs it before each cell
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
         try:
-            read_notebook(notebook, text)  # a JSON file nbformat cannot read is one clear error too
-            restored = _tampered(text, paths.release_path(stem).read_text(encoding="utf-8"))   # 3
+            # a JSON file nbformat cannot read is one clear error too
+            restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
             outcome = _run_converter("Autograde", config, stem)                 # 4
             autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
             graded = outcome["success"] and autograded.exists()
@@ -234,14 +332,45 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
         finally:
             stop_kernel(kernel)
-        feedback = None
+        feedback, problems = None, []
         if writer is not None:                                                  # 6
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
             if _finish_feedback(writer, config, stem) and html.exists():
-                feedback_to.mkdir(parents=True, exist_ok=True)
-                feedback = str(shutil.copy(html, feedback_to / html.name))
+                target = feedback_to / html.name
+                try:
+                    feedback_to.mkdir(parents=True, exist_ok=True)
+                    target.write_text(_with_table_style(html.read_text(encoding="utf-8")), encoding="utf-8")
+                    feedback = str(target)
+                except OSError as error:  # the grade still counts: say what failed and how to fix it
+                    problems.append(f"the feedback page could not be written to {target} "
+                                    f"({error.strerror or error}); make {feedback_to} a folder you can "
+                                    "write to, and grade again for the page")
     score = sum(p.points for p in parts)
-    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems)
+
+
+# nbgrader's feedback page loads Bootstrap, which sets `td, th {padding: 0}`, and nothing styles a markdown table
+# again: a table's headers ran together ("value for the line aboverule"). This gives them padding and borders.
+TABLE_STYLE = """<style>
+.rendered_html table {border-collapse: collapse; margin: 0.5em 0 1em;}
+.rendered_html th, .rendered_html td {padding: 0.3em 0.8em; border: 1px solid #d0d0d0; text-align: left;
+  vertical-align: top;}
+.rendered_html thead th {background: #f5f5f5;}
+</style>
+"""
+
+
+def _with_table_style(page: str) -> str:
+    head_end = page.find("</head>")
+    return page if head_end < 0 else page[:head_end] + TABLE_STYLE + page[head_end:]
+
+
+def _announce_parts(progress: Callable[[str], None]):
+    def on_cell_start(cell, cell_index):
+        title = part_title(cell.source) if cell.get("cell_type") == "markdown" else None
+        if title:
+            progress(title)
+    return on_cell_start
 
 
 def _feedback_job(config, stem: str) -> None:
@@ -305,7 +434,7 @@ def _last_error(outcome: dict) -> str:
 
 
 def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | None = None,
-          record: bool = True) -> GradeResult:
+          record: bool = True, progress: Callable[[str], None] | None = None) -> GradeResult:
     """Grade the workspace copy of a step's exercise, write its feedback, and record it as progress."""
     from course.platform.workspace import exercise_copy
 
@@ -313,12 +442,28 @@ def grade(step: str | manifest.Step, workspace: Path | str, *, timeout: int | No
     workspace = Path(workspace).resolve()
     result = grade_notebook(step.stem, exercise_copy(workspace, step.stem), timeout=timeout,
                             feedback_to=workspace / "feedback" / step.stem,
-                            cache_dir=workspace / ".course" / "gradebooks")
+                            cache_dir=workspace / ".course" / "gradebooks", progress=progress)
     if record:
-        from course.platform.progress import (
-            ProgressStore,  # imported late: SQLAlchemy loads while nothing waits on it
-        )
-
-        with ProgressStore(workspace) as store:
-            store.record_grade(step.stem, result.score, result.max_score, [asdict(p) for p in result.parts])
+        _record(workspace, result)
     return result
+
+
+def _record(workspace: Path, result: GradeResult) -> None:
+    """Record the grade; a store that is damaged or not writable keeps it in a side file instead, and says so."""
+    # imported late: SQLAlchemy loads while nothing waits on it
+    from course.platform.progress import ProgressStore, ProgressStoreError, keep_unrecorded_grade
+
+    parts = [asdict(p) for p in result.parts]
+    try:
+        with ProgressStore(workspace) as store:
+            store.record_grade(result.stem, result.score, result.max_score, parts)
+    except ProgressStoreError as error:
+        lost = f"this grade ({result.score:g}/{result.max_score:g}) was not recorded: {error}"
+        try:
+            kept = keep_unrecorded_grade(workspace, result.stem, result.score, result.max_score, parts)
+        except OSError as side_error:
+            result.problems.append(f"{lost}; it could not be kept aside either ({side_error.strerror or side_error}):"
+                                   " note it down")
+        else:
+            result.problems.append(f"{lost}. The grade is kept in {kept} and moves into the store once it is "
+                                   "repaired")

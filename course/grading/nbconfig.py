@@ -16,10 +16,34 @@ from traitlets.config import Config, PyFileConfigLoader
 
 from course.platform.paths import course_root
 
-__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED"]
+__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED", "STDERR_AS_OUTPUT",
+           "stderr_as_output"]
 
 KERNEL_DIED = "KernelDied"
 PRESTARTED: list = []
+# Kernel start-up code for grading (nbgrader_config.py passes it as an IPKernelApp.exec_lines argument).
+STDERR_AS_OUTPUT = "__import__('course.grading.nbconfig', fromlist=['_']).stderr_as_output()"
+
+
+def stderr_as_output() -> None:
+    """Run in the grading kernel at start-up: what the learner's code writes to stderr arrives as output.
+
+    nbgrader scores zero any test cell with stderr output. Correct code writes there for reasons a test does
+    not judge: a library's DeprecationWarning (redis-py's ``setex``), ``logging.warning()``, a subprocess's
+    messages. The instant checks in JupyterLab pass such code, so grading must too: it grades what the tests
+    assert (a failed check or an error), and the lines still show in the feedback, as plain output.
+
+    The kernel's stderr stream (ipykernel's ``OutStream``, which also carries what subprocesses write to file
+    descriptor 2) is relabelled ``stdout``; any other stream is replaced by stdout.
+    """
+    import sys
+
+    stream = sys.stderr
+    if hasattr(stream, "topic") and getattr(stream, "name", None) == "stderr":
+        stream.flush()
+        stream.name, stream.topic = "stdout", b"stream.stdout"
+    else:
+        sys.stderr = sys.stdout
 
 
 def nbgrader_config(root: Path, *, timeout: int | None = None) -> Config:

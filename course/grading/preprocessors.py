@@ -50,6 +50,7 @@ class SafeExecute(Execute):
             move, self._move_to = self._move_to, None
             self.execute_cell(NotebookNode(cell_type="code", source=f"import os as _os; _os.chdir({move!r}); del _os",
                                            metadata={}, outputs=[]), index, store_history=False)
+            self.nb.cells[index] = cell  # nbclient stores the cell it ran at `index`: keep it out of the notebook
         return super().preprocess_cell(cell, resources, index)
 
     def preprocess(self, nb, resources=None, km=None):

@@ -66,22 +66,25 @@ def steps(*, ready_only: bool = False, with_exercise: bool = False) -> list[Step
     ]
 
 
-def valid_names() -> str:
-    return ", ".join(s.stem for s in load_manifest())
+def valid_names(*, with_exercise: bool = False) -> str:
+    return ", ".join(s.stem for s in load_manifest() if s.exercise or not with_exercise)
 
 
 def resolve(name: str, *, need_exercise: bool = False) -> Step:
     """Find a step by number (``1``, ``01``) or stem (``01-programming-basics``).
 
-    Raises :class:`UnknownStep` with one line naming the valid steps.
+    Raises :class:`UnknownStep` with one line naming the valid steps (with ``need_exercise``, only the steps
+    that have an exercise: the others cannot be graded).
     """
     text = str(name).strip()
     for step in load_manifest():
         if text in (step.stem, step.number) or (text.isdigit() and int(text) == int(step.number)):
             if need_exercise and not step.exercise:
-                graded = ", ".join(s.stem for s in load_manifest() if s.exercise)
-                raise UnknownStep(f"step {step.stem} has no exercise assignment; graded steps: {graded}")
+                raise UnknownStep(f"step {step.stem} has no exercise assignment; "
+                                  f"graded steps: {valid_names(with_exercise=True)}")
             return step
+    if need_exercise:
+        raise UnknownStep(f"unknown step {text!r}; graded steps: {valid_names(with_exercise=True)}")
     raise UnknownStep(f"unknown step {text!r}; valid steps: {valid_names()}")
 
 

@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Float, Integer, String, Text, create_engine, event, select
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from course.platform import manifest
 from course.platform.paths import STATE_DIR
 
-__all__ = ["ProgressStore", "find_workspace", "progress_rows", "progress_frame", "plot_progress", "STATE_DIR"]
+__all__ = ["ProgressStore", "ProgressStoreError", "keep_unrecorded_grade", "find_workspace", "progress_rows",
+           "progress_frame", "plot_progress", "STATE_DIR", "UNRECORDED"]
+
+# Grades that could not be recorded (the store was damaged or not writable) wait here, one JSON line each, and
+# move into the store the next time it opens healthy.
+UNRECORDED = "unrecorded-grades.jsonl"
+_DAMAGED = ("malformed", "not a database", "encrypted", "file is empty")
+
+
+class ProgressStoreError(Exception):
+    """The progress store cannot be read or written; the one-line message names the file and how to repair it."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path, self.reason = Path(path), reason
+        if any(word in reason for word in _DAMAGED):
+            how = (f"move it (and any {self.path.name}-wal or {self.path.name}-shm beside it) out of "
+                   f"{self.path.parent}, or put back a backup, then run the command again: a new store is made, "
+                   f"and grades kept meanwhile in {self.path.parent / UNRECORDED} move into it")
+        else:
+            how = f"check that {self.path.parent} is writable and that no other program holds {self.path.name}"
+        super().__init__(f"the progress store {self.path} cannot be used ({reason}); {how}")
 
 
 
@@ -66,11 +88,54 @@ class ProgressStore:
     def __init__(self, workspace: Path | str | None = None):
         self.workspace = Path(workspace).resolve() if workspace else find_workspace()
         state = self.workspace / STATE_DIR
-        state.mkdir(parents=True, exist_ok=True)
         self.path = state / "progress.db"
-        self.engine = create_engine(f"sqlite:///{self.path}")
-        event.listen(self.engine, "connect", _sqlite_pragmas)
-        _Base.metadata.create_all(self.engine)
+        with self._guard():
+            state.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                # SQLite reads a zero-byte file as a new, empty database: every recorded grade would silently
+                # read as "not graded". Only SQLite writes this file, and never leaves it empty once opened.
+                raise ProgressStoreError(self.path, "the file is empty (0 bytes): it was truncated, or its "
+                                                    "first write was cut off")
+            self.engine = create_engine(f"sqlite:///{self.path}")
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            _Base.metadata.create_all(self.engine)
+        self._take_unrecorded()
+
+    @contextmanager
+    def _guard(self):
+        """SQLite's and the file system's errors, as one :class:`ProgressStoreError` naming the file."""
+        try:
+            yield
+        except DatabaseError as error:
+            raise ProgressStoreError(self.path, str(error.orig)) from None
+        except OSError as error:
+            raise ProgressStoreError(self.path, f"{error.strerror or error}: {error.filename or self.path}") from None
+
+    def _take_unrecorded(self) -> None:
+        """Move grades kept in the side file (while the store could not be written) into the store."""
+        side = self.path.parent / UNRECORDED
+        claimed = side.with_name(f"{UNRECORDED}.{os.getpid()}")
+        try:
+            side.replace(claimed)  # atomic: two processes opening the store never both take the same lines
+            lines = claimed.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return
+        rows = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                rows.append(Grade(stem=entry["stem"], score=float(entry["score"]),
+                                  max_score=float(entry["max_score"]), graded_at=entry["graded_at"],
+                                  parts_json=json.dumps(entry.get("parts", []))))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut off by a crash: the others still count
+        try:
+            with self._guard(), Session(self.engine) as session, session.begin():
+                session.add_all(rows)
+        except ProgressStoreError:
+            with side.open("a", encoding="utf-8") as out:  # back in the side file, to move in next time
+                out.writelines(line + "\n" for line in lines)
+        claimed.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -83,14 +148,14 @@ class ProgressStore:
 
     def record_grade(self, stem: str, score: float, max_score: float, parts: list[dict]) -> None:
         """Store one grading result (one transaction)."""
-        with Session(self.engine) as session, session.begin():
+        with self._guard(), Session(self.engine) as session, session.begin():
             session.add(Grade(stem=stem, score=score, max_score=max_score, graded_at=_now(),
                               parts_json=json.dumps(parts)))
 
     def latest_grades(self) -> dict[str, dict]:
         """The latest grade of each step: ``{stem: {score, max_score, graded_at, parts}}``."""
         latest: dict[str, dict] = {}
-        with Session(self.engine) as session:
+        with self._guard(), Session(self.engine) as session:
             for row in session.scalars(select(Grade).order_by(Grade.id)):
                 latest[row.stem] = {"score": row.score, "max_score": row.max_score,
                                     "graded_at": row.graded_at, "parts": json.loads(row.parts_json)}
@@ -98,23 +163,34 @@ class ProgressStore:
 
     def best_grades(self) -> dict[str, float]:
         best: dict[str, float] = {}
-        with Session(self.engine) as session:
+        with self._guard(), Session(self.engine) as session:
             for row in session.scalars(select(Grade)):
                 best[row.stem] = max(best.get(row.stem, 0.0), row.score)
         return best
 
     def save_result(self, kind: str, payload: dict) -> None:
         """Save a result (e.g. the quiz's answers and outcome) as JSON (one transaction)."""
-        with Session(self.engine) as session, session.begin():
+        with self._guard(), Session(self.engine) as session, session.begin():
             session.add(SavedResult(kind=kind, saved_at=_now(), payload_json=json.dumps(payload)))
 
     def load_result(self, kind: str) -> dict | None:
         """The latest saved result of ``kind``, or ``None``."""
-        with Session(self.engine) as session:
+        with self._guard(), Session(self.engine) as session:
             row = session.scalars(
                 select(SavedResult).where(SavedResult.kind == kind).order_by(SavedResult.id.desc()).limit(1)
             ).first()
             return json.loads(row.payload_json) if row else None
+
+
+def keep_unrecorded_grade(workspace: Path | str, stem: str, score: float, max_score: float,
+                          parts: list[dict]) -> Path:
+    """Keep a grade the store could not take in ``.course/unrecorded-grades.jsonl`` (one appended line); the
+    store takes it in when it next opens healthy. Returns the side file; raises OSError if it cannot be written."""
+    side = Path(workspace).resolve() / STATE_DIR / UNRECORDED
+    entry = {"stem": stem, "score": score, "max_score": max_score, "graded_at": _now(), "parts": parts}
+    with side.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(entry) + "\n")
+    return side
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
+import psutil
 import pytest
 from factories import answer_with, drop_cell, edit_cell, solved
 
@@ -26,9 +28,15 @@ def test_untouched_release_scores_zero(fixture_course, gradebook_cache):
 
 def test_a_different_correct_solution_gets_full_marks(fixture_course, gradebook_cache):
     solved(fixture_course)
-    result = _grade(fixture_course, gradebook_cache)
+    announced = []
+    result = _grade(fixture_course, gradebook_cache, progress=announced.append)
     assert (result.score, result.max_score) == (5, 5)
     assert [p.message for p in result.parts] == ["passed", "passed"]
+    # each part is announced as the kernel reaches it, by the title the learner reads
+    assert announced == ["Part A · add", "Part B · status class"]
+    assert [(p.part, p.description) for p in result.parts] == [
+        ("Part A · add", "add() adds two numbers."),
+        ("Part B · status class", "status_class() names the class and rejects codes outside 100-599.")]
 
 
 def test_hidden_test_catches_a_plausible_wrong_answer(fixture_course, gradebook_cache):
@@ -64,7 +72,31 @@ def test_deleted_test_cell_is_restored_graded_and_reported(fixture_course, grade
     result = _grade(fixture_course, gradebook_cache)
     assert [p.grade_id for p in result.parts] == ["add_tests", "status_class_tests"]
     assert result.score == 5
-    assert any("'status_class_tests' was deleted" in note for note in result.restored)
+    assert any("'status_class_tests' is missing from your notebook" in note for note in result.restored)
+
+
+def test_changed_nbgrader_metadata_is_put_back_graded_and_named(fixture_course, gradebook_cache):
+    """An answer cell made a test cell, a test cell renamed, another duplicated: nbgrader alone stops with an
+    opaque NbGraderException; the cells come back from the release, the work is graded, each change named."""
+    import copy
+
+    import nbformat
+
+    solved(fixture_course)
+    nb = nbformat.read(fixture_course, as_version=4)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    by_id["add"].metadata.nbgrader.update(grade=True, points=3)
+    by_id["add_tests"].metadata.nbgrader["grade_id"] = "my_add_tests"
+    twin = copy.deepcopy(by_id["status_class_tests"])
+    twin.id = "twin"
+    nb.cells.append(twin)
+    nbformat.write(nb, fixture_course)
+    result = _grade(fixture_course, gradebook_cache)
+    assert [(p.grade_id, p.points) for p in result.parts] == [("add_tests", 3), ("status_class_tests", 2)]
+    notes = " | ".join(result.restored)
+    assert "answer cell 'add' had its nbgrader metadata changed" in notes
+    assert "test cell 'add_tests' had lost its nbgrader metadata (or had it changed)" in notes
+    assert "test cell 'status_class_tests' appeared twice" in notes
 
 
 def test_edited_test_cell_is_restored_and_the_wrong_answer_still_fails(fixture_course, gradebook_cache):
@@ -81,6 +113,48 @@ def test_broken_json_is_one_clear_error(fixture_course, gradebook_cache):
         _grade(fixture_course, gradebook_cache)
 
 
+def test_a_killed_runs_hidden_tests_are_removed_by_the_next_run(fixture_course, gradebook_cache, tmp_path,
+                                                               monkeypatch):
+    """A `course grade` killed mid-run leaves its scratch folder (hidden tests inside); the next run removes
+    it, but never the folder of a run still going. Scratch folders are 0700 while they exist."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from course.grading.grader import OWNER_FILE
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left, live, old = (tmp_path / name for name in ("course-grade-killed", "course-grade-running",
+                                                      "course-prepare-unowned"))
+    for folder in (left, live, old):
+        folder.mkdir()
+        (folder / "hidden-tests.ipynb").write_text("SECRET", encoding="utf-8")
+    (left / OWNER_FILE).write_text(f"{dead.pid} 1.0", encoding="utf-8")
+    (live / OWNER_FILE).write_text(f"{os.getpid()} {psutil.Process().create_time()}", encoding="utf-8")
+    os.utime(old, (1, 1))  # an unowned folder from 1970: from a run long gone
+    solved(fixture_course)
+    answer_with(fixture_course, "add", (
+        "import os, stat\n"
+        "def add(a, b):\n"
+        "    scratch = os.path.abspath(os.path.join(os.getcwd(), '..', '..', '..'))\n"
+        "    assert os.path.basename(scratch).startswith('course-grade-'), scratch\n"
+        "    assert stat.S_IMODE(os.stat(scratch).st_mode) == 0o700, oct(os.stat(scratch).st_mode)\n"
+        "    return a + b"))
+    result = _grade(fixture_course, gradebook_cache)
+    assert result.parts[0].passed, result.parts[0].message
+    assert not left.exists() and not old.exists()
+    assert (live / "hidden-tests.ipynb").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("course-grade-") and p != live]
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_a_timeout_that_means_no_limit_is_refused(fixture_course, gradebook_cache, timeout):
+    with pytest.raises(GradingError, match="would let a cell run for ever"):
+        _grade(fixture_course, gradebook_cache, timeout=timeout)
+
+
 def test_feedback_never_shows_hidden_test_code(fixture_course, gradebook_cache, tmp_path):
     answer_with(fixture_course, "add", "def add(a, b):\n    return a + b if a < 10 else 0")  # fails hidden line
     result = _grade(fixture_course, gradebook_cache, feedback_to=tmp_path / "feedback")
@@ -92,19 +166,30 @@ def test_feedback_never_shows_hidden_test_code(fixture_course, gradebook_cache, 
     # line, such as "PASS ✔ add(-1, 1)", may: it is feedback on a case, not test code.)
     for hidden in ("SECRET", "assert add(10, 5) == 15", "BEGIN HIDDEN TESTS", 'check("add(-1, 1)"'):
         assert hidden not in text
+    # Only the learner's notebook: not the grader's own cell that moved the kernel into nbgrader's folder
+    assert "chdir" not in text and "course-grade-" not in text
+    # Markdown tables get their cells' padding back (Bootstrap sets it to 0: headers ran together)
+    assert re.search(r"\.rendered_html th, \.rendered_html td \{padding: 0\.3em", page)
 
 
-def test_a_test_cell_writing_to_stderr_is_explained_not_called_passed(fixture_course, gradebook_cache):
+def test_warnings_and_logging_from_a_correct_answer_never_cost_points(fixture_course, gradebook_cache):
+    """The instant check passes such an answer, so grading must too: nbgrader would score zero any test cell
+    with stderr output, and libraries warn there (redis-py's setex, say) and logging writes there."""
     solved(fixture_course)
+    (fixture_course.parent / "oldlib.py").write_text(
+        "import warnings\n\n"
+        "def plus(a, b):\n"
+        "    warnings.warn('plus() is deprecated; use add()', DeprecationWarning, stacklevel=2)\n"
+        "    return a + b\n", encoding="utf-8")
     answer_with(fixture_course, "add", (
-        "import sys\n"
+        "import logging, sys\n"
+        "from oldlib import plus\n"
         "def add(a, b):\n"
-        "    print('deprecated: use plus()', file=sys.stderr)\n"
-        "    return a + b"))
+        "    logging.warning('adding %s and %s', a, b)\n"
+        "    print('debug: add called', file=sys.stderr)\n"
+        "    return plus(a, b)"))
     result = _grade(fixture_course, gradebook_cache)
-    part = result.parts[0]
-    assert part.points == 0 and not part.passed
-    assert "wrote to stderr" in part.message
+    assert [(p.points, p.message) for p in result.parts] == [(3, "passed"), (2, "passed")]
 
 
 def test_the_notebook_runs_in_nbgraders_autograded_folder(fixture_course, gradebook_cache):
