@@ -10,14 +10,24 @@ import click
 
 from course.platform import manifest
 
-WORKSPACE_HELP = "The learner's workspace folder (default ./workspace)."
+WORKSPACE_HELP = ("Your workspace folder (default: the one you are in: $COURSE_WORKSPACE, or the folder holding "
+                  ".course/ here or above; else ./workspace).")
 
 
 def workspace_option(func):
     return click.option(
-        "--workspace", "workspace", type=click.Path(file_okay=False, path_type=Path),
-        default=Path("workspace"), show_default=True, help=WORKSPACE_HELP,
+        "--workspace", "workspace", type=click.Path(path_type=Path), default=None, help=WORKSPACE_HELP,
     )(func)
+
+
+def existing_workspace(workspace: Path | None) -> Path:
+    """The workspace a command other than ``start`` works on; it must exist (only ``start`` creates one)."""
+    from course.platform.workspace import WorkspaceError, locate
+
+    try:
+        return locate(workspace)
+    except WorkspaceError as error:
+        fail(str(error))
 
 
 def fail(message: str, code: int = 1):
@@ -79,8 +89,12 @@ def start(workspace, no_browser, port):
     """Create or update the workspace, then start JupyterLab on the course home."""
     from course.platform import workspace as ws
     from course.platform.jupyter import run_jupyterlab
+    from course.platform.paths import find_workspace
 
-    report = ws.sync(workspace)
+    try:
+        report = ws.sync(workspace if workspace is not None else find_workspace())
+    except (ws.WorkspaceError, NotADirectoryError) as error:
+        fail(str(error))
     for line in report.lines():
         click.echo(line)
     code = run_jupyterlab(report.workspace, port=port, open_browser=not no_browser, echo=click.echo)
@@ -115,6 +129,7 @@ def grade(step, workspace, as_json, timeout):
 
     prepare_grading_process()
     chosen = resolve_step(step, need_exercise=True)
+    workspace = existing_workspace(workspace)
     try:
         result = run_grade(chosen, workspace, timeout=timeout)
     except GradingError as error:
@@ -134,8 +149,9 @@ def progress(workspace):
     """Show the roadmap with your status and scores."""
     from course.platform.progress import progress_rows
 
+    rows = progress_rows(existing_workspace(workspace))
     click.echo(f"{'step':34} {'status':12} score")
-    for row in progress_rows(workspace):
+    for row in rows:
         score = f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
         click.echo(f"{row['stem']:34} {row['status']:12} {score}")
 
@@ -146,7 +162,7 @@ def quiz(workspace):
     """Take the career-fit quiz in the terminal (answers are saved to your workspace)."""
     from course.steps.step11_fit_quiz_and_certifications.quiz import run_terminal_quiz
 
-    sys.exit(0 if run_terminal_quiz(workspace=workspace) else 1)
+    sys.exit(0 if run_terminal_quiz(workspace=existing_workspace(workspace)) else 1)
 
 
 @main.command()

@@ -140,6 +140,7 @@ def test_quiz_in_the_terminal_saves_the_result(tmp_path):
     from course.platform.progress import ProgressStore
     from course.steps.step11_fit_quiz_and_certifications.quiz import load_items
 
+    workspace.ensure_workspace(tmp_path)
     answers = "".join(f"{1 + i % 5}\n" for i in range(len(load_items())))
     result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
@@ -151,7 +152,40 @@ def test_quiz_in_the_terminal_saves_the_result(tmp_path):
 def test_quiz_stopped_early_exits_1_and_saves_nothing(tmp_path):
     from course.platform.progress import ProgressStore
 
+    workspace.ensure_workspace(tmp_path)
     result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input="4\nq\n")
     assert result.exit_code == 1
     with ProgressStore(tmp_path) as store:
         assert store.load_result("quiz") is None
+
+
+def test_progress_and_grade_find_the_workspace_from_its_root_or_a_subfolder(tmp_path, monkeypatch):
+    """A JupyterLab terminal opens in the workspace root: the commands work there, with no --workspace."""
+    from course.platform.progress import ProgressStore
+
+    ws = tmp_path / "ws"
+    workspace.sync(ws)
+    with ProgressStore(ws) as store:
+        store.record_grade(STEP, 20, 20, [])
+    monkeypatch.delenv("COURSE_WORKSPACE", raising=False)
+    for folder in (ws, ws / "exercises" / STEP):
+        monkeypatch.chdir(folder)
+        assert f"{STEP:34} {'complete':12} 20/20" in run("progress").output
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURSE_WORKSPACE", str(ws))
+    assert "20/20" in run("progress").output
+    workspace.exercise_copy(ws, STEP).write_text("{", encoding="utf-8")
+    monkeypatch.chdir(ws)
+    result = CliRunner().invoke(cli.main, ["grade", "01"])
+    assert result.exit_code == 1 and "is not valid notebook JSON" in result.output  # it read the right copy
+    assert not (ws / "workspace").exists() and not (tmp_path / "workspace").exists()
+
+
+@pytest.mark.parametrize("command", [["progress"], ["grade", "01"], ["quiz"]])
+def test_a_workspace_that_does_not_exist_is_refused_and_nothing_is_created(tmp_path, command):
+    result = CliRunner().invoke(cli.main, [*command, "--workspace", str(tmp_path / "typo")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"course: no course workspace at {tmp_path / 'typo'} (it has no .course "
+                                     f"folder); run 'course start --workspace {tmp_path / 'typo'}' to create it, "
+                                     "or give the right folder with --workspace")
+    assert not (tmp_path / "typo").exists()

@@ -8,7 +8,6 @@ and the quiz all read and write through :class:`ProgressStore`.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from sqlalchemy import Float, Integer, String, Text, create_engine, event, selec
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from course.platform import manifest
-from course.platform.paths import STATE_DIR
+from course.platform.paths import STATE_DIR, find_workspace
 
 __all__ = ["ProgressStore", "find_workspace", "progress_rows", "progress_frame", "plot_progress", "STATE_DIR"]
 
@@ -42,18 +41,6 @@ class SavedResult(_Base):
     kind: Mapped[str] = mapped_column(String(80), index=True)
     saved_at: Mapped[str] = mapped_column(String(40))
     payload_json: Mapped[str] = mapped_column(Text)
-
-
-def find_workspace(start: Path | None = None) -> Path:
-    """The workspace: ``COURSE_WORKSPACE`` if set, else the nearest folder above ``start`` (default: the
-    current folder) holding ``.course/``, else ``./workspace``."""
-    if os.environ.get("COURSE_WORKSPACE"):
-        return Path(os.environ["COURSE_WORKSPACE"]).resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / STATE_DIR).is_dir():
-            return folder
-    return (Path.cwd() / "workspace").resolve()
 
 
 def _now() -> str:
