@@ -84,11 +84,12 @@ def build(steps_to_build, check):
 @main.command()
 @workspace_option
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
-@click.option("--port", type=int, default=8888, show_default=True, help="Port on 127.0.0.1 (0: any free).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port on 127.0.0.1 (default 8888, or any free port if 8888 is taken; 0: any free port).")
 def start(workspace, no_browser, port):
     """Create or update the workspace, then start JupyterLab on the course home."""
     from course.platform import workspace as ws
-    from course.platform.jupyter import run_jupyterlab
+    from course.platform.jupyter import PortInUse, run_jupyterlab
     from course.platform.paths import find_workspace
 
     try:
@@ -97,7 +98,10 @@ def start(workspace, no_browser, port):
         fail(str(error))
     for line in report.lines():
         click.echo(line)
-    code = run_jupyterlab(report.workspace, port=port, open_browser=not no_browser, echo=click.echo)
+    try:
+        code = run_jupyterlab(report.workspace, port=port, open_browser=not no_browser, echo=click.echo)
+    except PortInUse as error:
+        fail(str(error))
     sys.exit(code)
 
 
