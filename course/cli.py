@@ -151,13 +151,12 @@ def grade(step, workspace, as_json, timeout):
 @workspace_option
 def progress(workspace):
     """Show the roadmap with your status and scores."""
-    from course.platform.progress import progress_rows
+    from course.platform.progress import progress_rows, score_text
 
     rows = progress_rows(existing_workspace(workspace))
     click.echo(f"{'step':34} {'status':12} score")
     for row in rows:
-        score = f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
-        click.echo(f"{row['stem']:34} {row['status']:12} {score}")
+        click.echo(f"{row['stem']:34} {row['status']:12} {score_text(row)}".rstrip())
 
 
 @main.command()
