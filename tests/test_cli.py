@@ -189,3 +189,34 @@ def test_a_workspace_that_does_not_exist_is_refused_and_nothing_is_created(tmp_p
                                      f"folder); run 'course start --workspace {tmp_path / 'typo'}' to create it, "
                                      "or give the right folder with --workspace")
     assert not (tmp_path / "typo").exists()
+
+
+def _read_only(folder: Path, *command: str) -> subprocess.CompletedProcess:
+    """Run ``course COMMAND`` with ``folder`` mounted read-only, in a private mount namespace (root on Linux;
+    permission bits alone do not stop root)."""
+    import shlex
+    import shutil
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("cannot make a private read-only mount here (needs unshare -m)")
+    where = shlex.quote(str(folder))
+    course = shlex.join([sys.executable, "-m", "course", *command])
+    script = f"mount --bind {where} {where} && mount -o remount,ro,bind {where} && {course}"
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
+
+
+def test_a_read_only_workspace_shows_progress_and_start_says_why_it_cannot_in_one_line(tmp_path):
+    from course.platform.progress import ProgressStore
+
+    ws = tmp_path / "ws"
+    workspace.sync(ws)
+    with ProgressStore(ws) as store:
+        store.record_grade(STEP, 5, 20, [])
+    shown = _read_only(ws, "progress", "--workspace", str(ws))
+    assert shown.returncode == 0, shown.stderr
+    assert f"{STEP:34} {'in progress':12} 5/20" in shown.stdout
+    started = _read_only(ws, "start", "--no-browser", "--workspace", str(ws))
+    assert started.returncode == 1 and "Traceback" not in started.stderr
+    assert started.stderr.strip() == (f"course: the workspace {ws} is not writable (Read-only file system), so your "
+                                      "work could not be saved; fix its permissions, or choose another folder with "
+                                      "--workspace DIR")

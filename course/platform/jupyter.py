@@ -55,7 +55,7 @@ class PortInUse(Exception):
 def home_page(workspace: Path) -> str:
     """The notebook JupyterLab opens first: the welcome if the course has it, else the first ready lesson."""
     for step in manifest.steps(ready_only=True):
-        if (workspace / "lessons" / f"{step.stem}.ipynb").exists():
+        if (workspace / "lessons" / f"{step.stem}.ipynb").is_file():
             return f"lessons/{step.stem}.ipynb"
     return ""
 

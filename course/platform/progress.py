@@ -8,6 +8,7 @@ and the quiz all read and write through :class:`ProgressStore`.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,11 @@ class ProgressStore:
         state = self.workspace / STATE_DIR
         state.mkdir(parents=True, exist_ok=True)
         self.path = state / "progress.db"
+        self.read_only = self.path.is_file() and not os.access(state, os.W_OK)
+        if self.read_only:
+            # A read-only workspace (a read-only mount, say): its grades can still be read, as they are on disk.
+            self.engine = create_engine(f"sqlite:///file:{self.path}?mode=ro&immutable=1&uri=true")
+            return
         self.engine = create_engine(f"sqlite:///{self.path}")
         event.listen(self.engine, "connect", _sqlite_pragmas)
         _Base.metadata.create_all(self.engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -94,8 +95,12 @@ def start_course(workspace: Path, log: Path, *args: str) -> tuple[subprocess.Pop
     """Run `course start --no-browser` as a learner does; returns the process, the URL it printed, its lines.
 
     It reads lines until the URL: `course start` prints it only once JupyterLab answers, however slow the
-    machine, and exits if JupyterLab does (then the lines say why and this returns an empty URL)."""
-    env = {**os.environ, "JUPYTER_NO_CONFIG": "1", "JUPYTER_RUNTIME_DIR": str(workspace.parent / "runtime")}
+    machine, and exits if JupyterLab does (then the lines say why and this returns an empty URL). JupyterLab's
+    per-user folders are fresh ones, so no setting of this machine's user decides what the test sees."""
+    home = workspace.parent / "user"
+    env = {**os.environ, "JUPYTER_NO_CONFIG": "1", "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-ws"),
+           "IPYTHONDIR": str(home / "ipython")}
     with log.open("w") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "course", "start", "--no-browser", "--workspace", str(workspace), *args],
@@ -143,3 +148,43 @@ def test_start_with_8888_taken_serves_elsewhere_quietly_and_sigterm_leaves_nothi
     assert not alive, f"still running after SIGTERM: {alive}"
     assert "No nbgrader_config.py" not in log.read_text()
     assert not any("nbgrader_config" in line for line in lines)
+
+
+CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_course_lab_opens_on_the_welcome_without_the_news_prompt(tmp_path):
+    """In headless Chromium: `course start`'s URL opens the welcome, its kernel starts, and no "Jupyter news?"
+    prompt appears; opening the lesson makes the checkpoint by which progress knows it was opened."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    process, url, lines = start_course(tmp_path / "ws", tmp_path / "jupyterlab.log")
+    try:
+        assert url, f"no URL printed: {lines}\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}"
+        with sync_api.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(300_000)  # generous: a busy 2-core machine loads the lab slowly
+                page.goto(url)
+                page.locator(".jp-NotebookPanel").first.wait_for()
+                # Idle: the kernel is up, long after the app was restored, when the prompt would have been shown.
+                sync_api.expect(page.get_by_role("button", name=re.compile(r"\(ipykernel\) \| Idle$"))).to_be_visible(
+                    timeout=300_000)
+                sync_api.expect(page.locator(".jp-NotebookPanel .jp-RenderedMarkdown h1").first).to_contain_text(
+                    "Welcome")
+                assert page.get_by_text(NEWS_PROMPT).count() == 0
+                page.keyboard.press("Control+Shift+C")  # the command palette still answers: the page is live
+                page.keyboard.press("Escape")
+                assert page.get_by_text(NEWS_PROMPT).count() == 0
+            finally:
+                browser.close()
+        assert (tmp_path / "ws" / "lessons" / ".ipynb_checkpoints" / "00-welcome-checkpoint.ipynb").is_file()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)

@@ -208,3 +208,23 @@ def test_an_existing_workspace_is_located_and_a_missing_one_is_an_error(tmp_path
     with pytest.raises(workspace.WorkspaceError, match=r"no course workspace at .*typo.*course start --workspace"):
         workspace.locate(tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.skipif(not READY, reason="no step of the course is ready yet")
+def test_restarting_twice_after_running_and_saving_the_real_notebooks_offers_no_update(tmp_path):
+    import nbformat
+
+    ws = tmp_path / "ws"
+    workspace.sync(ws)
+    run = [workspace.lesson_copy(ws, s.stem) for s in READY]
+    run += [workspace.exercise_copy(ws, s.stem) for s in READY if s.exercise]
+    for path in run:  # what JupyterLab saves after "Run All": execution counts and outputs
+        notebook = nbformat.read(path, as_version=4)
+        for number, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
+            cell.execution_count = number
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+        nbformat.write(notebook, path)
+    for _ in range(2):
+        report = workspace.sync(ws)
+        assert report.lines() == [] and report.beside == []
+    assert not list(ws.rglob("*.course-update*"))
