@@ -138,6 +138,7 @@ def jupyter_env(workspace: Path, echo=print) -> dict[str, str]:
              f"so JupyterLab keeps its runtime files, settings and caches in {moved} instead")
         env.update({
             "JUPYTER_RUNTIME_DIR": str(moved / "jupyter-runtime"),
+            "JUPYTER_DATA_DIR": str(moved / "jupyter-data"),  # the course's kernel is in the environment's
             "JUPYTERLAB_SETTINGS_DIR": str(moved / "lab-user-settings"),
             "JUPYTERLAB_WORKSPACES_DIR": str(moved / "lab-workspaces"),
             "IPYTHONDIR": str(moved / "ipython"),

@@ -83,7 +83,8 @@ def test_an_unwritable_home_moves_jupyters_files_into_the_workspace_in_one_line(
     lines = []
     env = jupyter.jupyter_env(tmp_path / "ws", echo=lines.append)
     assert len(lines) == 1 and "is not writable" in lines[0]
-    assert env["JUPYTER_RUNTIME_DIR"].startswith(str(tmp_path / "ws" / ".course"))
+    for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTERLAB_SETTINGS_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        assert env[name].startswith(str(tmp_path / "ws" / ".course" / "home")), name
     assert env["COURSE_WORKSPACE"] == str(tmp_path / "ws")
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     lines.clear()
