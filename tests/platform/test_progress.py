@@ -104,3 +104,8 @@ def test_a_lesson_without_an_exercise_is_not_opened_until_the_learner_opens_it(t
     welcome.write_text(welcome.read_text().replace('"execution_count": null', '"execution_count": 1', 1))
     status = {r["stem"][:2]: r["status"] for r in progress.progress_rows(tmp_path)}
     assert status["11"] == "opened" and status["00"] == "opened"
+
+
+def test_a_folder_where_a_lesson_belongs_reads_as_not_opened(tmp_path):
+    (tmp_path / "lessons" / "00-welcome.ipynb").mkdir(parents=True)
+    assert progress.progress_rows(tmp_path)[0]["status"] == "not opened"
