@@ -151,6 +151,22 @@ def test_start_with_8888_taken_serves_elsewhere_quietly_and_sigterm_leaves_nothi
     assert not any("nbgrader_config" in line for line in lines)
 
 
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_jupyterlab_dies_with_course_start_even_when_that_is_killed(tmp_path):
+    """SIGKILL cannot be caught: the parent-death signal is what stops JupyterLab then."""
+    process, url, lines = start_course(tmp_path / "ws", tmp_path / "jupyterlab.log", "--port", "0")
+    try:
+        assert url, f"no URL printed: {lines}\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}"
+        lab = psutil.Process(process.pid).children()
+    finally:
+        process.kill()
+        process.wait()
+    gone, alive = psutil.wait_procs(lab, timeout=120)
+    assert lab and not alive, f"JupyterLab outlived course start: {alive}"
+
+
 CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
 
