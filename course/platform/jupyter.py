@@ -189,8 +189,9 @@ def _wait_until_serving(process: subprocess.Popen, status_url: str, echo) -> boo
 
 
 def _stop(process: subprocess.Popen, signum: int) -> None:
-    """Stop JupyterLab and its kernels: SIGINT twice (Ctrl-C; the second skips its confirmation), or the
-    signal this process got; SIGKILL only if it is still alive after a long grace."""
+    """Stop JupyterLab and its kernels: SIGINT twice (Ctrl-C; the second skips its confirmation), or SIGTERM;
+    SIGKILL only if it is still alive after a long grace, or when the learner presses Ctrl-C (or a second
+    signal comes) while it shuts down."""
     if process.poll() is not None:
         return
     if signum == signal.SIGINT:
@@ -200,7 +201,7 @@ def _stop(process: subprocess.Popen, signum: int) -> None:
         process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, KeyboardInterrupt, _Stop):
         process.kill()
         process.wait()
 
