@@ -11,14 +11,24 @@ import click
 
 from course.platform import manifest
 
-WORKSPACE_HELP = "The learner's workspace folder (default ./workspace)."
+WORKSPACE_HELP = ("Your workspace folder (default: the one you are in: $COURSE_WORKSPACE, or the folder holding "
+                  ".course/ here or above; else ./workspace).")
 
 
 def workspace_option(func):
     return click.option(
-        "--workspace", "workspace", type=click.Path(file_okay=False, path_type=Path),
-        default=Path("workspace"), show_default=True, help=WORKSPACE_HELP,
+        "--workspace", "workspace", type=click.Path(path_type=Path), default=None, help=WORKSPACE_HELP,
     )(func)
+
+
+def existing_workspace(workspace: Path | None) -> Path:
+    """The workspace a command other than ``start`` works on; it must exist (only ``start`` creates one)."""
+    from course.platform.workspace import WorkspaceError, locate
+
+    try:
+        return locate(workspace)
+    except WorkspaceError as error:
+        fail(str(error))
 
 
 def fail(message: str, code: int = 1):
@@ -75,16 +85,24 @@ def build(steps_to_build, check):
 @main.command()
 @workspace_option
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
-@click.option("--port", type=int, default=8888, show_default=True, help="Port on 127.0.0.1 (0: any free).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port on 127.0.0.1 (default 8888, or any free port if 8888 is taken; 0: any free port).")
 def start(workspace, no_browser, port):
     """Create or update the workspace, then start JupyterLab on the course home."""
     from course.platform import workspace as ws
-    from course.platform.jupyter import run_jupyterlab
+    from course.platform.jupyter import PortInUse, run_jupyterlab
+    from course.platform.paths import find_workspace
 
-    report = ws.sync(workspace)
+    try:
+        report = ws.sync(workspace if workspace is not None else find_workspace())
+    except (ws.WorkspaceError, NotADirectoryError) as error:
+        fail(str(error))
     for line in report.lines():
         click.echo(line)
-    code = run_jupyterlab(report.workspace, port=port, open_browser=not no_browser, echo=click.echo)
+    try:
+        code = run_jupyterlab(report.workspace, port=port, open_browser=not no_browser, echo=click.echo)
+    except PortInUse as error:
+        fail(str(error))
     sys.exit(code)
 
 
@@ -162,6 +180,7 @@ def grade(step, workspace, as_json, timeout):
 
     prepare_grading_process()
     chosen = resolve_step(step, need_exercise=True)
+    workspace = existing_workspace(workspace)
     # progress lines go to stderr, and only to a person watching a terminal: --json and pipes stay clean
     progress = None
     if sys.stderr.isatty():
@@ -191,16 +210,15 @@ def grade(step, workspace, as_json, timeout):
 @workspace_option
 def progress(workspace):
     """Show the roadmap with your status and scores."""
-    from course.platform.progress import ProgressStoreError, progress_rows
+    from course.platform.progress import ProgressStoreError, progress_rows, score_text
 
     try:
-        rows = progress_rows(workspace)
+        rows = progress_rows(existing_workspace(workspace))
     except ProgressStoreError as error:
         fail(str(error))
     click.echo(f"{'step':34} {'status':12} score")
     for row in rows:
-        score = f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
-        click.echo(f"{row['stem']:34} {row['status']:12} {score}")
+        click.echo(f"{row['stem']:34} {row['status']:12} {score_text(row)}".rstrip())
 
 
 @main.command()
@@ -209,7 +227,7 @@ def quiz(workspace):
     """Take the career-fit quiz in the terminal (answers are saved to your workspace)."""
     from course.steps.step11_fit_quiz_and_certifications.terminal import run_terminal_quiz
 
-    sys.exit(0 if run_terminal_quiz(workspace=workspace) else 1)
+    sys.exit(0 if run_terminal_quiz(workspace=existing_workspace(workspace)) else 1)
 
 
 @main.command()

@@ -232,6 +232,7 @@ def test_quiz_in_the_terminal_saves_the_result(tmp_path):
     from course.platform.progress import ProgressStore
     from course.steps.step11_fit_quiz_and_certifications.quiz import load_items
 
+    workspace.ensure_workspace(tmp_path)
     answers = "".join(f"{1 + i % 5}\n" for i in range(len(load_items())))
     result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
@@ -243,7 +244,71 @@ def test_quiz_in_the_terminal_saves_the_result(tmp_path):
 def test_quiz_stopped_early_exits_1_and_saves_nothing(tmp_path):
     from course.platform.progress import ProgressStore
 
+    workspace.ensure_workspace(tmp_path)
     result = CliRunner().invoke(cli.main, ["quiz", "--workspace", str(tmp_path)], input="4\nq\n")
     assert result.exit_code == 1
     with ProgressStore(tmp_path) as store:
         assert store.load_result("quiz") is None
+
+
+def test_progress_and_grade_find_the_workspace_from_its_root_or_a_subfolder(tmp_path, monkeypatch):
+    """A JupyterLab terminal opens in the workspace root: the commands work there, with no --workspace."""
+    from course.platform.progress import ProgressStore
+
+    ws = tmp_path / "ws"
+    workspace.sync(ws)
+    with ProgressStore(ws) as store:
+        store.record_grade(STEP, 20, 20, [])
+    monkeypatch.delenv("COURSE_WORKSPACE", raising=False)
+    for folder in (ws, ws / "exercises" / STEP):
+        monkeypatch.chdir(folder)
+        assert f"{STEP:34} {'complete':12} 20/20" in run("progress").output
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURSE_WORKSPACE", str(ws))
+    assert "20/20" in run("progress").output
+    workspace.exercise_copy(ws, STEP).write_text("{", encoding="utf-8")
+    monkeypatch.chdir(ws)
+    result = CliRunner().invoke(cli.main, ["grade", "01"])
+    assert result.exit_code == 1 and "is not valid notebook JSON" in result.output  # it read the right copy
+    assert not (ws / "workspace").exists() and not (tmp_path / "workspace").exists()
+
+
+@pytest.mark.parametrize("command", [["progress"], ["grade", "01"], ["quiz"]])
+def test_a_workspace_that_does_not_exist_is_refused_and_nothing_is_created(tmp_path, command):
+    result = CliRunner().invoke(cli.main, [*command, "--workspace", str(tmp_path / "typo")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"course: no course workspace at {tmp_path / 'typo'} (it has no .course "
+                                     f"folder); run 'course start --workspace {tmp_path / 'typo'}' to create it, "
+                                     "or give the right folder with --workspace")
+    assert not (tmp_path / "typo").exists()
+
+
+def _read_only(folder: Path, *command: str) -> subprocess.CompletedProcess:
+    """Run ``course COMMAND`` with ``folder`` mounted read-only, in a private mount namespace (root on Linux;
+    permission bits alone do not stop root)."""
+    import shlex
+    import shutil
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("cannot make a private read-only mount here (needs unshare -m)")
+    where = shlex.quote(str(folder))
+    course = shlex.join([sys.executable, "-m", "course", *command])
+    script = f"mount --bind {where} {where} && mount -o remount,ro,bind {where} && {course}"
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
+
+
+def test_a_read_only_workspace_shows_progress_and_start_says_why_it_cannot_in_one_line(tmp_path):
+    from course.platform.progress import ProgressStore
+
+    ws = tmp_path / "ws"
+    workspace.sync(ws)
+    with ProgressStore(ws) as store:
+        store.record_grade(STEP, 5, 20, [])
+    shown = _read_only(ws, "progress", "--workspace", str(ws))
+    assert shown.returncode == 0, shown.stderr
+    assert f"{STEP:34} {'in progress':12} 5/20" in shown.stdout
+    started = _read_only(ws, "start", "--no-browser", "--workspace", str(ws))
+    assert started.returncode == 1 and "Traceback" not in started.stderr
+    assert started.stderr.strip() == (f"course: the workspace {ws} is not writable (Read-only file system), so your "
+                                      "work could not be saved; fix its permissions, or choose another folder with "
+                                      "--workspace DIR")

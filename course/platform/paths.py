@@ -49,3 +49,16 @@ def solution_path(stem: str) -> Path:
 
 def release_path(stem: str) -> Path:
     return exercises_dir() / stem / f"{stem}.ipynb"
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The learner's workspace: ``COURSE_WORKSPACE`` if set (``course start`` sets it for JupyterLab and its
+    terminals and kernels), else the nearest folder at or above ``start`` (default: the current folder) holding
+    ``.course/``, else ``./workspace``."""
+    if os.environ.get("COURSE_WORKSPACE"):
+        return Path(os.environ["COURSE_WORKSPACE"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR).is_dir():
+            return folder
+    return (Path.cwd() / "workspace").resolve()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +19,10 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from course.platform import manifest
-from course.platform.paths import STATE_DIR
+from course.platform.paths import STATE_DIR, find_workspace
 
 __all__ = ["ProgressStore", "ProgressStoreError", "keep_unrecorded_grade", "find_workspace", "progress_rows",
-           "progress_frame", "plot_progress", "STATE_DIR", "UNRECORDED"]
+           "score_text", "progress_frame", "progress_table", "plot_progress", "STATE_DIR", "UNRECORDED"]
 
 # Grades that could not be recorded (the store was damaged or not writable) wait here, one JSON line each, and
 # move into the store the next time it opens healthy.
@@ -66,18 +67,6 @@ class SavedResult(_Base):
     payload_json: Mapped[str] = mapped_column(Text)
 
 
-def find_workspace(start: Path | None = None) -> Path:
-    """The workspace: ``COURSE_WORKSPACE`` if set, else the nearest folder above ``start`` (default: the
-    current folder) holding ``.course/``, else ``./workspace``."""
-    if os.environ.get("COURSE_WORKSPACE"):
-        return Path(os.environ["COURSE_WORKSPACE"]).resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / STATE_DIR).is_dir():
-            return folder
-    return (Path.cwd() / "workspace").resolve()
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -89,13 +78,18 @@ class ProgressStore:
         self.workspace = Path(workspace).resolve() if workspace else find_workspace()
         state = self.workspace / STATE_DIR
         self.path = state / "progress.db"
+        # A read-only workspace (a read-only mount, say): its grades can still be read, as they are on disk.
+        self.read_only = self.path.is_file() and not os.access(state, os.W_OK)
         with self._guard():
-            state.mkdir(parents=True, exist_ok=True)
             if self.path.is_file() and self.path.stat().st_size == 0:
                 # SQLite reads a zero-byte file as a new, empty database: every recorded grade would silently
                 # read as "not graded". Only SQLite writes this file, and never leaves it empty once opened.
                 raise ProgressStoreError(self.path, "the file is empty (0 bytes): it was truncated, or its "
                                                     "first write was cut off")
+            if self.read_only:
+                self.engine = create_engine(f"sqlite:///file:{self.path}?mode=ro&immutable=1&uri=true")
+                return
+            state.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(f"sqlite:///{self.path}")
             event.listen(self.engine, "connect", _sqlite_pragmas)
             _Base.metadata.create_all(self.engine)
@@ -201,27 +195,43 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _status(step: manifest.Step, grade: dict | None) -> str:
+def _opened(workspace: Path, stem: str) -> bool:
+    """Whether the learner opened the lesson: JupyterLab made its first checkpoint, or a cell of the workspace
+    copy was run and saved."""
+    lesson = workspace / "lessons" / f"{stem}.ipynb"
+    if (lesson.parent / ".ipynb_checkpoints" / f"{stem}-checkpoint.ipynb").is_file():
+        return True
+    try:
+        return _RUN_CELL.search(lesson.read_text(encoding="utf-8")) is not None
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+_RUN_CELL = re.compile(r'"execution_count":\s*\d')
+
+
+def _status(step: manifest.Step, grade: dict | None, workspace: Path) -> str:
     if not step.ready:
         return "planned"
     if not step.exercise:
-        return "read"
+        return "opened" if _opened(workspace, step.stem) else "not opened"
     if grade is None:
         return "not graded"
     return "complete" if grade["score"] >= grade["max_score"] else "in progress"
 
 
 def progress_rows(workspace: Path | str | None = None) -> list[dict]:
-    """One row per step of the manifest with its status and latest score."""
+    """One row per step of the manifest with its status and latest score (``None`` when not graded)."""
     with ProgressStore(workspace) as store:
         grades = store.latest_grades()
+        workspace = store.workspace
     rows = []
     for step in manifest.load_manifest():
         grade = grades.get(step.stem)
         rows.append({
             "stem": step.stem,
             "title": step.title,
-            "status": _status(step, grade),
+            "status": _status(step, grade, workspace),
             "score": grade["score"] if grade else None,
             "max_score": grade["max_score"] if grade else None,
             "graded_at": grade["graded_at"] if grade else None,
@@ -229,11 +239,29 @@ def progress_rows(workspace: Path | str | None = None) -> list[dict]:
     return rows
 
 
+def score_text(row: dict) -> str:
+    """A row's score as a learner reads it: ``9/10``, or empty when the step was not graded."""
+    return f"{row['score']:g}/{row['max_score']:g}" if row["score"] is not None else ""
+
+
 def progress_frame(workspace: Path | str | None = None):
-    """The progress rows as a pandas DataFrame."""
+    """The progress rows as a pandas DataFrame, for computing with: scores are numbers, NaN when not graded."""
     import pandas as pd
 
-    return pd.DataFrame(progress_rows(workspace))
+    frame = pd.DataFrame(progress_rows(workspace))
+    frame[["score", "max_score"]] = frame[["score", "max_score"]].astype(float)
+    return frame
+
+
+def progress_table(workspace: Path | str | None = None):
+    """The progress rows for reading (the welcome notebook shows it): one row per step with its title, status
+    and score (``9/10``, blank when not graded)."""
+    import pandas as pd
+
+    rows = progress_rows(workspace)
+    return pd.DataFrame({"title": [r["title"] for r in rows], "status": [r["status"] for r in rows],
+                         "score": [score_text(r) for r in rows]},
+                        index=pd.Index([r["stem"] for r in rows], name="step"))
 
 
 def plot_progress(workspace: Path | str | None = None):

@@ -73,3 +73,39 @@ def test_progress_chart_and_frame(tmp_path):
     assert list(frame.columns) == ["stem", "title", "status", "score", "max_score", "graded_at"]
     figure = progress.plot_progress(tmp_path)
     assert figure.axes[0].get_title() == "Your progress through the roadmap"
+
+
+def test_the_progress_table_shows_scores_as_a_learner_reads_them_never_none(tmp_path):
+    with progress.ProgressStore(tmp_path) as store:
+        store.record_grade("01-programming-basics", 7.5, 10, [])
+    table = progress.progress_table(tmp_path)
+    assert list(table.columns) == ["title", "status", "score"] and table.index.name == "step"
+    assert table.loc["01-programming-basics", "score"] == "7.5/10"
+    assert table.loc["02-web-concepts", "score"] == ""
+    html = table._repr_html_()
+    for leak in ("None", "NaN", "&lt;NA&gt;", "nan"):
+        assert leak not in html
+    frame = progress.progress_frame(tmp_path)
+    assert frame["score"].dtype == float and frame["max_score"].dtype == float
+    assert frame["score"].isna().sum() == len(frame) - 1
+
+
+@pytest.mark.skipif(not manifest.resolve("11").ready, reason="step 11 is not in the course yet")
+def test_a_lesson_without_an_exercise_is_not_opened_until_the_learner_opens_it(tmp_path):
+    from course.platform import workspace
+
+    workspace.sync(tmp_path)
+    status = {r["stem"][:2]: r["status"] for r in progress.progress_rows(tmp_path)}
+    assert status["11"] == "not opened" and status["00"] == "not opened"
+    lessons = tmp_path / "lessons"
+    (lessons / ".ipynb_checkpoints").mkdir()  # JupyterLab checkpoints a notebook when it opens it
+    (lessons / ".ipynb_checkpoints" / "11-fit-quiz-and-certifications-checkpoint.ipynb").write_text("{}")
+    welcome = lessons / "00-welcome.ipynb"
+    welcome.write_text(welcome.read_text().replace('"execution_count": null', '"execution_count": 1', 1))
+    status = {r["stem"][:2]: r["status"] for r in progress.progress_rows(tmp_path)}
+    assert status["11"] == "opened" and status["00"] == "opened"
+
+
+def test_a_folder_where_a_lesson_belongs_reads_as_not_opened(tmp_path):
+    (tmp_path / "lessons" / "00-welcome.ipynb").mkdir(parents=True)
+    assert progress.progress_rows(tmp_path)[0]["status"] == "not opened"
