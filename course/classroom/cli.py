@@ -199,10 +199,19 @@ def feedback(step, course_dir):
 
     stem = _stem(step)
     room = _open(course_dir)
-    released, kept = run_feedback(room, stem)
+    released, kept, failed = run_feedback(room, stem)
     click.echo(f"{stem}: feedback released to {len(released)} student(s): {', '.join(released) or 'none'}")
     if kept:
         click.echo(f"not through the exchange (placed by hand), in {room.root / 'feedback'}: {', '.join(kept)}")
+    _report_failures(failed)
+
+
+def _report_failures(failed: dict[str, str]) -> None:
+    """Name each student a command could not handle, with the reason; exit 1 once the rest is done."""
+    for student, reason in failed.items():
+        click.echo(f"{student}: {reason}", err=True)
+    if failed:
+        _fail(f"{len(failed)} student(s) not done: {', '.join(failed)}; the others were")
 
 
 @classroom.command()
@@ -214,9 +223,10 @@ def export(course_dir, output):
     """Write grades.csv (nbgrader's columns) and grades-lms.csv (a row per student) for an LMS."""
     from course.classroom.core import export as run_export
 
-    long_path, wide_path = run_export(_open(course_dir), output)
+    long_path, wide_path, failed = run_export(_open(course_dir), output)
     click.echo(f"grades: {long_path}")
     click.echo(f"for an LMS: {wide_path}")
+    _report_failures(failed)
 
 
 @classroom.command("hub-python")

@@ -291,55 +291,69 @@ def collect(room: Classroom, stem: str) -> list[str]:
     return submitted_students(room, stem)
 
 
-def feedback(room: Classroom, stem: str) -> tuple[list[str], list[str]]:
+def _cause(outcome: dict) -> str:
+    """The cause of a failed nbgrader call in one line (the exception's message, else the last log line)."""
+    try:
+        _check(outcome, "")
+    except ClassroomError as error:
+        lines = str(error).splitlines()[1:] or ["no details"]
+        causes = [line.strip() for line in lines if re.match(r"^\w+(\.\w+)*(Error|Exception): ", line.strip())]
+        cause = re.sub(r"^\w+(\.\w+)*(Error|Exception): ", "", (causes or lines)[0].strip())
+        if "hidden tests" in cause.lower():
+            cause += " (an answer contains the text '### BEGIN HIDDEN TESTS' or '### END HIDDEN TESTS')"
+        return cause
+    return ""
+
+
+def feedback(room: Classroom, stem: str) -> tuple[list[str], list[str], dict[str, str]]:
     """Write feedback HTML (hidden tests removed) for every autograded student and release it to them.
 
-    Returns (released, kept): submissions placed by hand never went through the exchange, so nbgrader has
-    no secret to file their feedback under; it stays in ``feedback/<student>/`` for the instructor to send.
+    Returns (released, kept, failed). Submissions placed by hand never went through the exchange, so nbgrader
+    has no secret to file their feedback under; it stays in ``feedback/<student>/`` for the instructor to
+    send. Each student's feedback is made on its own: one that cannot be made (an answer holding the text
+    ``### BEGIN HIDDEN TESTS``, say) is in ``failed`` with the reason, and the rest of the class gets theirs.
     """
     api = room.api()
+    students = sorted(p.parent.name for p in (room.root / "autograded").glob(f"*/{stem}") if p.is_dir())
+    released, kept, failed = [], [], {}
     with quiet():
-        _check(api.generate_feedback(stem), f"generating feedback for {stem}")
-        released, kept = [], []
-        for folder in sorted((room.root / "feedback").glob(f"*/{stem}")):
-            student = folder.parent.name
-            if not (folder / "submission_secret.txt").exists():
+        for student in students:
+            outcome = api.generate_feedback(stem, student)
+            if not (outcome and outcome.get("success")):
+                failed[student] = f"feedback not made: {_cause(outcome)}"
+                continue
+            if not (room.root / "feedback" / student / stem / "submission_secret.txt").exists():
                 kept.append(student)
                 continue
-            _check(api.release_feedback(stem, student), f"releasing {student}'s feedback for {stem}")
+            outcome = api.release_feedback(stem, student)
+            if not (outcome and outcome.get("success")):
+                failed[student] = f"feedback not released: {_cause(outcome)}"
+                continue
             released.append(student)
-    return released, kept
+    return released, kept, failed
 
 
-def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Path]:
+def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Path, dict[str, str]]:
     """Write the grades: ``grades.csv`` (nbgrader's columns, one row per student and assignment) and
-    ``grades-lms.csv`` (one row per student, one points column per assignment: what an LMS imports)."""
-    from nbgrader.api import MissingEntry
+    ``grades-lms.csv`` (one row per student, one points column per assignment: what an LMS imports).
 
+    Returns the two paths and ``failed``: a student whose grades cannot be read is left out of both files
+    and named there with the reason; everyone else is exported."""
     folder = Path(output) if output else room.root / "exports"
     folder.mkdir(parents=True, exist_ok=True)
-    long_rows, wide = [], {}
+    long_rows, wide, failed = [], {}, {}
     with room.gradebook() as gradebook:
         assignments = sorted(gradebook.assignments, key=lambda a: a.name)
         students = sorted(gradebook.students, key=lambda s: s.id)
         for student in students:
-            wide[student.id] = {"student_id": student.id, "lms_user_id": student.lms_user_id or "",
-                                "email": student.email or "", "last_name": student.last_name or "",
-                                "first_name": student.first_name or ""}
-            for assignment in assignments:
-                try:
-                    sub = gradebook.find_submission(assignment.name, student.id)
-                    raw, penalty, when = sub.score, sub.late_submission_penalty or 0.0, sub.timestamp
-                    score = max(0.0, raw - penalty)
-                except MissingEntry:
-                    raw, penalty, score, when = 0.0, 0.0, 0.0, None
-                long_rows.append({"assignment": assignment.name, "duedate": assignment.duedate or "",
-                                  "timestamp": when or "", "student_id": student.id,
-                                  "last_name": student.last_name or "", "first_name": student.first_name or "",
-                                  "email": student.email or "", "raw_score": raw,
-                                  "late_submission_penalty": penalty, "score": score,
-                                  "max_score": assignment.max_score})
-                wide[student.id][f"{assignment.name} ({assignment.max_score:g})"] = score
+            try:
+                rows, row = _student_rows(gradebook, student, assignments)
+            except Exception as error:  # noqa: BLE001 - one student's record must not stop the class's export
+                failed[student.id] = f"not exported: {type(error).__name__}: {error}"
+                gradebook.db.rollback()
+                continue
+            long_rows += rows
+            wide[student.id] = row
         totals = {a.name: a.max_score for a in assignments}
     long_path, wide_path = folder / "grades.csv", folder / "grades-lms.csv"
     keys = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
@@ -348,7 +362,30 @@ def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Pat
     columns = ["student_id", "lms_user_id", "email", "last_name", "first_name",
                *[f"{name} ({points:g})" for name, points in totals.items()]]
     _write_csv(wide_path, columns, list(wide.values()))
-    return long_path, wide_path
+    return long_path, wide_path, failed
+
+
+def _student_rows(gradebook, student, assignments) -> tuple[list[dict], dict]:
+    """One student's rows of grades.csv and row of grades-lms.csv."""
+    from nbgrader.api import MissingEntry
+
+    person = {"last_name": student.last_name or "", "first_name": student.first_name or "",
+              "email": student.email or ""}
+    wide = {"student_id": student.id, "lms_user_id": student.lms_user_id or "", "email": person["email"],
+            "last_name": person["last_name"], "first_name": person["first_name"]}
+    long_rows = []
+    for assignment in assignments:
+        try:
+            sub = gradebook.find_submission(assignment.name, student.id)
+            raw, penalty, when = sub.score, sub.late_submission_penalty or 0.0, sub.timestamp
+            score = max(0.0, raw - penalty)
+        except MissingEntry:
+            raw, penalty, score, when = 0.0, 0.0, 0.0, None
+        long_rows.append({"assignment": assignment.name, "duedate": assignment.duedate or "",
+                          "timestamp": when or "", "student_id": student.id, **person, "raw_score": raw,
+                          "late_submission_penalty": penalty, "score": score, "max_score": assignment.max_score})
+        wide[f"{assignment.name} ({assignment.max_score:g})"] = score
+    return long_rows, wide
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:

@@ -210,7 +210,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(released, tmp_pa
     again = autograde(room, STEP, jobs=2)
     assert {s.status for s in again.students} == {"skipped"}  # nbgrader's rule: nothing newer
 
-    assert classroom.feedback(room, STEP) == ([student], ["by-hand"])  # by hand: no exchange secret
+    assert classroom.feedback(room, STEP) == ([student], ["by-hand"], {})  # by hand: no exchange secret
     _student_app(room, home, "FetchFeedback").start()
     pages = list((home / STEP / "feedback").rglob("*.html"))
     assert len(pages) == 1
@@ -221,12 +221,57 @@ def test_release_fetch_submit_collect_autograde_feedback_export(released, tmp_pa
         leaked = [line for line in _hidden_lines(STEP) if line in content]
         assert not leaked, f"{page} shows hidden test lines: {leaked[:2]}"
 
-    long_path, wide_path = classroom.export(room)
+    long_path, wide_path, failed = classroom.export(room)
+    assert failed == {}
     rows = list(csv.DictReader(long_path.open()))
     assert {(r["student_id"], float(r["score"]), float(r["max_score"])) for r in rows} >= {(student, 20.0, 20.0)}
     wide = {r["student_id"]: r for r in csv.DictReader(wide_path.open())}
     assert float(wide[student][f"{STEP} (20)"]) == 20.0
     assert _mode(long_path) == 0o600
+
+
+def _answer_with_text(room, student: str, text: str) -> Path:
+    """A correct submission whose first answer cell ends with ``text`` (a comment, say)."""
+    notebook = make_submission(room.root, student, STEP, "correct")
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    cell.source += f"\n{text}\n"
+    nbformat.write(nb, notebook)
+    return notebook
+
+
+@pytest.mark.slow
+def test_one_students_text_never_blocks_the_class(released, tmp_path, monkeypatch):
+    room = _copy(released, tmp_path / "class")
+    make_submission(room.root, "ann", STEP, "correct")
+    _answer_with_text(room, "bob", "# ### BEGIN HIDDEN TESTS  (my notes: the tests I guessed)")
+    make_submission(room.root, "cy", STEP, "wrong")
+    report = {s.student: s for s in autograde(room, STEP).students}
+    assert (report["ann"].score, report["bob"].score) == (20, 20)  # a comment is no reason to lose marks
+
+    released_to, kept, failed = classroom.feedback(room, STEP)
+    assert (released_to, kept, list(failed)) == ([], ["ann", "cy"], ["bob"])
+    assert "BEGIN HIDDEN TESTS" in failed["bob"]
+    for student in ("ann", "cy"):
+        assert (room.root / "feedback" / student / STEP / f"{STEP}.html").exists()
+    result = CliRunner().invoke(classroom_cli, ["feedback", "01", "--course-dir", str(room.root)])
+    assert result.exit_code == 1
+    assert re.search(r"^bob: feedback not made: .*BEGIN HIDDEN TESTS", result.output, re.M), result.output
+    assert "1 student(s) not done: bob; the others were" in result.output
+
+    real_rows = classroom._student_rows
+
+    def broken_for_cy(gradebook, student, assignments):
+        if student.id == "cy":
+            raise ValueError("a damaged gradebook row")
+        return real_rows(gradebook, student, assignments)
+
+    monkeypatch.setattr(classroom, "_student_rows", broken_for_cy)
+    long_path, _, failed = classroom.export(room)
+    assert failed == {"cy": "not exported: ValueError: a damaged gradebook row"}
+    assert sorted(r["student_id"] for r in csv.DictReader(long_path.open())) == ["ann", "bob"]
+    result = CliRunner().invoke(classroom_cli, ["export", "--course-dir", str(room.root)])
+    assert result.exit_code == 1 and "cy: not exported" in result.output and "grades-lms.csv" in result.output
 
 
 # -- parallel autograding: identical to nbgrader, no corruption ---------------------------------------------
