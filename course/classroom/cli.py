@@ -62,17 +62,21 @@ classroom = click.Group(
 @click.option("--instructor", "instructors", multiple=True, help="Login name of an instructor (repeat).")
 @click.option("--hub-url", default=None, help="Where JupyterHub listens (default: http://127.0.0.1:8000).")
 @click.option("--user-python", default=None, help="The Python the users' servers run (default: this one).")
+@click.option("--late-penalty", default=None, help="For submissions after the due date: none (default), zero, "
+              "or a percentage of the score per day or hour late or part of one, e.g. 10%/day, 5%/hour.")
 @_errors_reported
-def init(directory, course_id, db_url, exchange, instructors, hub_url, user_python):
+def init(directory, course_id, db_url, exchange, instructors, hub_url, user_python, late_penalty):
     """Create the class folder DIR: nbgrader config, gradebook, exchange, JupyterHub config.
 
-    Run again on the same DIR to refresh it: options not given keep their earlier values."""
+    Run again on the same DIR to refresh it: options not given keep their earlier values (change the late
+    penalty with 'init DIR --late-penalty ...'; the next autograde applies it)."""
     from course.classroom.core import init as run_init
 
     room = run_init(directory, course_id=course_id, db_url=db_url, exchange=exchange,
                     instructors=tuple(instructors) or None,
-                    hub_url=hub_url, user_python=user_python)
+                    hub_url=hub_url, user_python=user_python, late_penalty=late_penalty)
     click.echo(f"class folder: {room.root} (course id {room.course_id})")
+    click.echo(f"late penalty: {room.config.LatePenalty.rule} (due dates: 'course classroom release STEP --due')")
     click.echo(f"gradebook:    {room.db_url.split('@')[-1] if '@' in room.db_url else room.db_url}")
     click.echo(f"exchange:     {room.exchange} (mode 1777)")
     click.echo(f"JupyterHub:   {room.root / 'jupyterhub_config.py'} (for the administrator; see docs/instructors.md)")
@@ -178,10 +182,12 @@ def _progress_bar(stem: str):
 
 def _print_report(report) -> None:
     width = max([len(s.student) for s in report.students] + [7])
-    click.echo(f"{'student':{width}}  {'score':>11}  status")
+    click.echo(f"{'student':{width}}  {'score':>11}  {'late penalty':18}  status")
     for student in report.students:
         score = f"{student.score:g}/{student.max_score:g}" if student.score is not None else "-"
-        click.echo(f"{student.student:{width}}  {score:>11}  {student.status}")
+        late = f"-{student.late_penalty:g} = {student.final_score:g}/{student.max_score:g}" \
+            if student.score is not None and student.late_penalty else ""
+        click.echo(f"{student.student:{width}}  {score:>11}  {late:18}  {student.status}")
         for note in student.notes:
             click.echo(f"{'':{width}}    note: {note}")
     graded = [s for s in report.students if s.status == "graded"]

@@ -18,12 +18,19 @@ The course directory and who may read what:
   ``inbound`` 2733 (students drop submissions they cannot list) and ``feedback`` 0711;
 - ``jupyterhub_config.py`` is for the machine's administrator (see :mod:`course.classroom.hub`);
 - ``.classroom.json`` (0600) keeps what ``init`` was given, so running it again refreshes the folder.
+
+Late penalties (``init --late-penalty``): ``none`` (nbgrader's default), ``zero`` (a late submission scores
+0), or ``P%/day`` / ``P%/hour``: P per cent of the score earned, for every day (hour) or part of one past
+the due date (with the student's extension), at most the whole score. nbgrader's AssignLatePenalties step
+asks :class:`LatePenalty` for the penalty and records it in the gradebook beside the raw score; the export's
+``score`` is the raw score minus the penalty.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import stat
 import sys
@@ -34,8 +41,8 @@ from pathlib import Path
 from course.grading.nbconfig import quiet
 from course.platform import manifest, paths
 
-__all__ = ["Classroom", "ClassroomError", "init", "add_roster", "roster", "release", "collect", "feedback",
-           "export", "submitted_students", "CONFIG_NAME", "DEFAULT_COURSE_ID"]
+__all__ = ["Classroom", "ClassroomError", "late_penalty_rule", "penalty_for", "init", "add_roster", "roster",
+           "release", "collect", "feedback", "export", "submitted_students", "CONFIG_NAME", "DEFAULT_COURSE_ID"]
 
 CONFIG_NAME = "nbgrader_config.py"
 SETTINGS_NAME = ".classroom.json"  # what init was given, for a later refresh
@@ -49,6 +56,61 @@ ROSTER_COLUMNS = {"id": ("id", "student_id", "username", "user"), "first_name": 
 
 class ClassroomError(Exception):
     """A classroom command cannot go on; the message says why and what to do."""
+
+
+LATE_RULE = re.compile(r"^(?P<percent>\d+(\.\d+)?)\s*%\s*(/|per)\s*(?P<period>day|hour)$")
+PERIODS = {"day": 86400, "hour": 3600}
+
+
+def late_penalty_rule(text: str) -> str:
+    """The late-penalty rule ``text`` in its one spelling (``none``, ``zero``, ``10%/day``, ``5%/hour``)."""
+    rule = " ".join(str(text).split()).lower()
+    if rule in ("none", "zero"):
+        return rule
+    found = LATE_RULE.match(rule)
+    if not found or not 0 < float(found["percent"]) <= 100:
+        raise ClassroomError(f"late penalty {text!r}: expected none, zero, or a percentage of the score per "
+                             "day or hour late, e.g. 10%/day or 2.5%/hour (0 < percentage <= 100)")
+    return f"{float(found['percent']):g}%/{found['period']}"
+
+
+def penalty_for(rule: str, score: float, seconds_late: float) -> float | None:
+    """The penalty ``rule`` gives a notebook that scored ``score``, ``seconds_late`` past its due date."""
+    if rule == "none" or seconds_late <= 0:
+        return None
+    if rule == "zero":
+        return score
+    found = LATE_RULE.match(rule)
+    periods = math.ceil(seconds_late / PERIODS[found["period"]])  # every day (hour) or part of one
+    return min(score, score * float(found["percent"]) / 100 * periods)
+
+
+def __getattr__(name: str):
+    # The nbgrader plugin class is made on first use, so importing this module does not import nbgrader
+    # (``course classroom`` loads it for every command); nbgrader finds it by its dotted name.
+    if name == "LatePenalty":
+        globals()["LatePenalty"] = _late_penalty_plugin()
+        return globals()["LatePenalty"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _late_penalty_plugin():
+    from nbgrader.plugins import LateSubmissionPlugin
+    from traitlets import Unicode
+
+    class LatePenalty(LateSubmissionPlugin):
+        """nbgrader's late-submission plugin with the class's rule (see the module docstring)."""
+
+        rule = Unicode("none", help="none, zero, or P%/day or P%/hour of the score earned.").tag(config=True)
+
+        def late_submission_penalty(self, student_id: str, score: float, total_seconds_late: float):
+            penalty = penalty_for(late_penalty_rule(self.rule), score, total_seconds_late)
+            self.log.info("late penalty for %s (%s, %.0f s late): %s", student_id, self.rule, total_seconds_late,
+                          penalty)
+            return penalty
+
+    LatePenalty.__module__ = __name__
+    return LatePenalty
 
 
 CONFIG_TEMPLATE = '''"""nbgrader configuration of the class {course_id!r}, written by `course classroom init`.
@@ -67,6 +129,9 @@ c.CourseDirectory.source_directory = {source!r}
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.db_url = {db_url!r}
 c.Exchange.root = {exchange!r}
+# Late submissions (course classroom init --late-penalty): none, zero, P%/day or P%/hour of the score earned.
+c.AssignLatePenalties.plugin_class = "course.classroom.core.LatePenalty"
+c.LatePenalty.rule = {late_penalty!r}
 '''
 
 
@@ -174,7 +239,7 @@ def _earlier_choices(root: Path) -> dict:
 
 def init(directory: Path | str, *, course_id: str | None = None, db_url: str | None = None,
          exchange: Path | str | None = None, instructors: tuple[str, ...] | None = None,
-         hub_url: str | None = None, user_python: str | None = None) -> Classroom:
+         hub_url: str | None = None, user_python: str | None = None, late_penalty: str | None = None) -> Classroom:
     """Create (or refresh) an instructor course directory; see the module docstring for its layout.
 
     Refreshing keeps what an earlier ``init`` chose for every option not given again."""
@@ -187,6 +252,7 @@ def init(directory: Path | str, *, course_id: str | None = None, db_url: str | N
     exchange = (exchange if exchange.is_absolute() else root / exchange).resolve()
     inside = exchange.is_relative_to(root)
     db_url = db_url or earlier.get("db_url")
+    late = late_penalty_rule(late_penalty or earlier.get("late_penalty") or "none")
     hub = {"instructors": list(instructors if instructors is not None else earlier.get("instructors", [])),
            "hub_url": hub_url or earlier.get("hub_url"), "user_python": user_python or earlier.get("user_python")}
     root.mkdir(parents=True, exist_ok=True)
@@ -199,12 +265,12 @@ def init(directory: Path | str, *, course_id: str | None = None, db_url: str | N
         (root / private).touch(mode=0o600)
         (root / private).chmod(0o600)
     (root / SETTINGS_NAME).write_text(json.dumps({
-        "course_id": course_id, "db_url": db_url, **hub,
+        "course_id": course_id, "db_url": db_url, "late_penalty": late, **hub,
         "exchange": str(exchange.relative_to(root)) if inside else str(exchange)}, indent=2), encoding="utf-8")
     (root / CONFIG_NAME).write_text(CONFIG_TEMPLATE.format(
         course_id=course_id, course_root=str(paths.course_root()), root=str(root),
         source=str(paths.solutions_dir()), db_url=db_url or f"sqlite:///{root / 'gradebook.db'}",
-        exchange=str(exchange)), encoding="utf-8")
+        exchange=str(exchange), late_penalty=late), encoding="utf-8")
     room = Classroom.open(root)
     with room.gradebook():
         pass  # creates the tables (SQLite or PostgreSQL) now, so a wrong URL fails here and not mid-class

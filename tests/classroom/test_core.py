@@ -274,6 +274,58 @@ def test_one_students_text_never_blocks_the_class(released, tmp_path, monkeypatc
     assert result.exit_code == 1 and "cy: not exported" in result.output and "grades-lms.csv" in result.output
 
 
+def test_late_penalty_rules_are_spelled_one_way_and_computed_per_started_period():
+    assert [classroom.late_penalty_rule(t) for t in ("None", "zero", "10 % / day", "2.50%/hour", "5% per day")] \
+        == ["none", "zero", "10%/day", "2.5%/hour", "5%/day"]
+    for bad in ("10", "10%/week", "0%/day", "150%/day", "-5%/day", "ten percent"):
+        with pytest.raises(classroom.ClassroomError, match="10%/day"):
+            classroom.late_penalty_rule(bad)
+    day = 86400
+    assert classroom.penalty_for("10%/day", 20, 0) is None  # on time
+    assert classroom.penalty_for("10%/day", 20, 1) == 2  # one second late is a started day
+    assert classroom.penalty_for("10%/day", 20, 2 * day) == 4
+    assert classroom.penalty_for("10%/day", 20, 2 * day + 1) == pytest.approx(6)
+    assert classroom.penalty_for("10%/day", 20, 30 * day) == 20  # never more than the score
+    assert classroom.penalty_for("5%/hour", 10, 3601) == 1
+    assert classroom.penalty_for("zero", 17, 5) == 17
+    assert classroom.penalty_for("none", 17, day) is None
+
+
+@pytest.mark.slow
+def test_late_penalty_set_at_init_applied_shown_and_changeable(released, tmp_path):
+    shutil.copytree(released, tmp_path / "class")
+    room = classroom.init(tmp_path / "class", late_penalty="10%/day")
+    with room.gradebook() as gradebook:
+        gradebook.update_or_create_assignment(STEP, duedate="2025-03-01 12:00:00 UTC")
+        gradebook.update_or_create_student("cy")
+        gradebook.update_or_create_submission(STEP, "cy")
+        gradebook.grant_extension(STEP, "cy", hours=1)
+    make_submission(room.root, "ann", STEP, "correct")  # 10:00, on time
+    make_submission(room.root, "bob", STEP, "correct", timestamp=datetime(2025, 3, 3, 13, tzinfo=UTC))  # 2d 1h
+    make_submission(room.root, "cy", STEP, "correct", timestamp=datetime(2025, 3, 1, 12, 30, tzinfo=UTC))
+    make_submission(room.root, "dee", STEP, "correct", timestamp=datetime(2025, 3, 1, 12, 30, tzinfo=UTC))
+    runner = CliRunner()
+    result = runner.invoke(classroom_cli, ["autograde", "01", "--course-dir", str(room.root), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^ann\s+20/20\s+graded", result.output, re.M), result.output
+    assert re.search(r"^bob\s+20/20\s+-6 = 14/20\s+graded", result.output, re.M), result.output
+    assert re.search(r"^cy\s+20/20\s+graded", result.output, re.M), result.output  # within the extension
+    assert re.search(r"^dee\s+20/20\s+-2 = 18/20\s+graded", result.output, re.M), result.output
+    long_path, _, _ = classroom.export(room)
+    rows = {r["student_id"]: r for r in csv.DictReader(long_path.open())}
+    assert [(float(rows[s]["raw_score"]), float(rows[s]["late_submission_penalty"]), float(rows[s]["score"]))
+            for s in ("ann", "bob", "cy", "dee")] == [(20, 0, 20), (20, 6, 14), (20, 0, 20), (20, 2, 18)]
+
+    result = runner.invoke(classroom_cli, ["init", str(room.root), "--late-penalty", "zero"])
+    assert result.exit_code == 0 and "late penalty: zero" in result.output
+    again = autograde(classroom.Classroom.open(room.root), STEP, force=True, students=["bob", "ann"])
+    assert [(s.student, s.score, s.late_penalty, s.final_score) for s in again.students] == [
+        ("bob", 20, 20, 0), ("ann", 20, 0, 20)]
+    result = runner.invoke(classroom_cli, ["init", str(room.root), "--late-penalty", "10%/week"])
+    assert result.exit_code == 1 and "10%/day" in result.output
+    assert classroom.Classroom.open(room.root).config.LatePenalty.rule == "zero"  # a refused rule changes nothing
+
+
 # -- parallel autograding: identical to nbgrader, no corruption ---------------------------------------------
 
 def _class_of_kinds(room, kinds=KINDS) -> None:
