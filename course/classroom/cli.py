@@ -136,8 +136,13 @@ def collect(step, course_dir):
     from course.classroom.core import collect as run_collect
 
     stem = _stem(step)
-    students = run_collect(_open(course_dir), stem)
+    students, refused = run_collect(_open(course_dir), stem)
     click.echo(f"{stem}: {len(students)} submission(s) in submitted/: {', '.join(students) or 'none'}")
+    for refusal in refused:
+        click.echo(f"WARNING: {refusal}", err=True)
+    if refused:
+        _fail(f"{len(refused)} submission(s) refused (made by someone other than the student they name); "
+              "the others were collected")
 
 
 @classroom.command()
@@ -238,12 +243,17 @@ def export(course_dir, output):
 @classroom.command("hub-python")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def hub_python(directory):
-    """Print a Python the class's users can run (copied into DIRECTORY when this one is out of their reach).
+    """Make the class Python in DIRECTORY (the course package and its release, no solutions) and print it.
 
-    Pass it to 'course classroom init --user-python'; DIRECTORY must be world-searchable (e.g. /opt/...)."""
-    from course.classroom.hub import shared_python
+    Run it before 'init' (as root when this course's interpreter is out of the instructor's reach), then pass
+    the printed path to 'course classroom init --user-python'. DIRECTORY must be world-searchable (/opt/...)."""
+    from course.classroom.hub import shared_python, solutions_readable_by_others
 
     try:
         click.echo(shared_python(directory))
     except RuntimeError as error:
         _fail(str(error))
+    solutions = solutions_readable_by_others()
+    if solutions is not None:
+        click.echo(f"warning: {solutions} (the hidden tests) is readable by every user of this machine; the "
+                   f"class Python does not need it: chmod 700 {solutions.parent}", err=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import stat
 import sys
@@ -275,7 +276,8 @@ def init(directory: Path | str, *, course_id: str | None = None, db_url: str | N
     with room.gradebook():
         pass  # creates the tables (SQLite or PostgreSQL) now, so a wrong URL fails here and not mid-class
     write_hub_config(room, instructors=hub["instructors"], hub_url=hub["hub_url"],
-                     user_python=hub["user_python"] or sys.executable)
+                     user_python=hub["user_python"] or os.environ.get("COURSE_CLASS_PYTHON") or sys.executable,
+                     instructor_course=str(paths.course_root()) if paths.solutions_dir().is_dir() else None)
     return room
 
 
@@ -350,11 +352,60 @@ def submitted_students(room: Classroom, stem: str) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{stem}") if p.is_dir())
 
 
-def collect(room: Classroom, stem: str) -> list[str]:
-    """Collect the latest submission of every student from the exchange into submitted/."""
+def collect(room: Classroom, stem: str) -> tuple[list[str], list[str]]:
+    """Collect the latest submission of every student from the exchange into submitted/.
+
+    Returns (students with a submission in submitted/, refusals). nbgrader names a submission after the
+    student it claims to be (``nbgrader submit --student ann`` works for anyone) and only logs a warning when
+    the file's owner in the inbound is someone else. Here such a submission is refused, named with both
+    students, and never collected: it cannot replace the real student's work, and their own latest genuine
+    submission is the one collected. It stays in the inbound for the instructor to look at.
+    """
+    from nbgrader.utils import capture_log
+
+    api = room.api()
+    app = _owner_checked_collect()(coursedir=room.coursedir(assignment_id=stem), authenticator=api.authenticator,
+                                   parent=api)
+    app.update = True
     with quiet():
-        _check(room.api().collect(stem, update=True), f"collecting {stem}")
-    return submitted_students(room, stem)
+        _check(capture_log(app), f"collecting {stem}")
+    refused = [f"refused {filename}: it claims to be {claimed}'s submission but was made by {owner}; "
+               f"{claimed}'s own latest submission (if any) was collected instead"
+               for claimed, owner, filename in app.refused]
+    return submitted_students(room, stem), refused
+
+
+FORGED = "\0forged:"  # a refused record's user name: no student has it, so it never replaces anyone's work
+
+
+def _owner_checked_collect():
+    """nbgrader's collect, refusing every submission whose owner in the inbound is not the student it names."""
+    import pwd
+
+    from nbgrader.exchange.default.collect import ExchangeCollect
+
+    class OwnerCheckedCollect(ExchangeCollect):
+        refused = ()  # (claimed student, owner, file name) for each refusal; a list once collecting starts
+
+        def _path_to_record(self, path):
+            record = super()._path_to_record(path)
+            if not self.check_owner:
+                return record
+            try:
+                owner = pwd.getpwuid(Path(path).lstat().st_uid).pw_name
+            except KeyError:
+                owner = f"an unknown user (uid {Path(path).lstat().st_uid})"
+            if owner != record["username"]:
+                self.refused.append((record["username"], owner, record["filename"]))
+                record["username"] = FORGED + record["filename"]  # grouped alone, dropped before copying
+            return record
+
+        def init_src(self):
+            self.refused = []
+            super().init_src()
+            self.src_records = [r for r in self.src_records if not r["username"].startswith(FORGED)]
+
+    return OwnerCheckedCollect
 
 
 def _cause(outcome: dict) -> str:

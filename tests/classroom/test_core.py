@@ -201,7 +201,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(released, tmp_pa
     _student_app(room, home, "Submit").start()
     assert _mode(room.exchange / room.course_id / "inbound") & 0o777 == 0o733  # drop-only for students
     make_submission(room.root, "by-hand", STEP, "wrong")  # placed by hand, graded too
-    assert classroom.collect(room, STEP) == sorted([student, "by-hand"])
+    assert classroom.collect(room, STEP) == (sorted([student, "by-hand"]), [])
 
     report = autograde(room, STEP, jobs=2)
     scores = {s.student: (s.score, s.max_score, s.status) for s in report.students}
