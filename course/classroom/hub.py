@@ -128,8 +128,10 @@ def _role_configs(state_dir: Path, course_dir: str, course_id: str, exchange: st
     (student / "labconfig").chmod(0o755)
     # The instructor's nbgrader settings are the class's own file, found through JUPYTER_CONFIG_PATH.
     _write_json(roles["instructor"] / "jupyter_server_config.d" / "nbgrader-role.json",
-                {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": True},
-                               "tornado_settings": {"headers": {"Content-Security-Policy": INSTRUCTOR_CSP}}}})
+                {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": True}}})
+    # The server's other settings come from jupyter_server_config.json (the .d folders hold extensions only).
+    _write_json(roles["instructor"] / "jupyter_server_config.json",
+                {"ServerApp": {"tornado_settings": {"headers": {"Content-Security-Policy": INSTRUCTOR_CSP}}}})
     (roles["instructor"] / "jupyter_server_config.d").chmod(0o755)
     return roles
 

@@ -508,12 +508,15 @@ def test_hub_config_frames_formgrader_waits_for_slow_servers_and_gives_instructo
     from course.classroom.hub import PROXY_TIMEOUT, SPAWN_TIMEOUT
 
     c, state = _configured(public_tmp, instructor_course="/home/teacher/backend-course")
-    instructor = json.loads((state / "roles" / "instructor" / "jupyter_server_config.d" / "nbgrader-role.json")
-                            .read_text())
-    headers = instructor["ServerApp"]["tornado_settings"]["headers"]
-    assert headers["Content-Security-Policy"] == "frame-ancestors 'self'"
-    student = (state / "roles" / "student" / "jupyter_server_config.d" / "nbgrader-role.json").read_text()
-    assert "Content-Security-Policy" not in student  # students keep JupyterHub's 'none'
+    path_of = c.Spawner.environment["JUPYTER_CONFIG_PATH"]
+    for user, csp in (("teacher", "frame-ancestors 'self'"), ("ada", None)):  # students keep JupyterHub's 'none'
+        config_path = path_of(SimpleNamespace(user=SimpleNamespace(name=user)))
+        code = ("from jupyter_server.serverapp import ServerApp\napp = ServerApp()\n"
+                "app.initialize(argv=['--no-browser'], find_extensions=False, new_httpserver=False)\n"
+                "print((app.web_app.settings.get('headers') or {}).get('Content-Security-Policy'))\n")
+        done = _run(sys.executable, "-c", code, env={**os.environ, "JUPYTER_CONFIG_PATH": config_path},
+                    cwd=public_tmp, timeout=WAIT)
+        assert done.stdout.strip().splitlines()[-1] == str(csp), done.stderr[-2000:]
     assert c.Spawner.start_timeout == c.Spawner.http_timeout == SPAWN_TIMEOUT >= 120
     command = c.ConfigurableHTTPProxy.command
     assert f"--proxy-timeout={PROXY_TIMEOUT * 1000}" in command and f"--timeout={PROXY_TIMEOUT * 1000}" in command
