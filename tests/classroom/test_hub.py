@@ -6,7 +6,12 @@ accounts made here (CI runs as root). The instructor releases step 01 and later 
 time), generates feedback and exports, all through a kernel of their own server; the students fetch, answer
 (one right, one wrong) and submit through nbgrader's assignment-list REST API on theirs. Then: right scores,
 each student gets only their own feedback, no student can read another's submission or the gradebook, and
-formgrader exists for the instructor only. Everything started is stopped and the accounts are deleted.
+formgrader exists for the instructor only (and JupyterLab may frame it). Everything started is stopped and the
+accounts are deleted.
+
+Then, with real accounts but no hub: collect refuses a submission made in another student's name; the class
+Python shows a student the course and its release but no solutions, and serves an instructor's checkout from
+a terminal; and the hub's settings: formgrader's frame per role, timeouts, a proxy that outwaits 20 s.
 """
 
 from __future__ import annotations
