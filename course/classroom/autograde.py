@@ -61,6 +61,11 @@ class StudentReport:
     max_score: float | None = None
     notes: list[str] = field(default_factory=list)
     parts: list[PartResult] = field(default_factory=list)
+    late_penalty: float = 0.0  # points taken off ``score`` (the raw score) for a late submission
+
+    @property
+    def final_score(self) -> float | None:
+        return None if self.score is None else max(0.0, self.score - self.late_penalty)
 
 
 @dataclass
@@ -316,6 +321,7 @@ def _merge(gradebook, stem: str, outcome: _Outcome) -> StudentReport:
         _write_state(gradebook, stem, outcome.student, outcome.state, AUTOGRADER_FIELDS)
         submission = gradebook.find_submission(stem, outcome.student)
         score, max_score = submission.score, submission.max_score
+        penalty = sum(notebook.late_submission_penalty or 0.0 for notebook in submission.notebooks)
     if status != "graded":
         score = None
-    return StudentReport(outcome.student, status, score, max_score, notes, outcome.parts)
+    return StudentReport(outcome.student, status, score, max_score, notes, outcome.parts, penalty)

@@ -62,17 +62,21 @@ classroom = click.Group(
 @click.option("--instructor", "instructors", multiple=True, help="Login name of an instructor (repeat).")
 @click.option("--hub-url", default=None, help="Where JupyterHub listens (default: http://127.0.0.1:8000).")
 @click.option("--user-python", default=None, help="The Python the users' servers run (default: this one).")
+@click.option("--late-penalty", default=None, help="For submissions after the due date: none (default), zero, "
+              "or a percentage of the score per day or hour late or part of one, e.g. 10%/day, 5%/hour.")
 @_errors_reported
-def init(directory, course_id, db_url, exchange, instructors, hub_url, user_python):
+def init(directory, course_id, db_url, exchange, instructors, hub_url, user_python, late_penalty):
     """Create the class folder DIR: nbgrader config, gradebook, exchange, JupyterHub config.
 
-    Run again on the same DIR to refresh it: options not given keep their earlier values."""
+    Run again on the same DIR to refresh it: options not given keep their earlier values (change the late
+    penalty with 'init DIR --late-penalty ...'; the next autograde applies it)."""
     from course.classroom.core import init as run_init
 
     room = run_init(directory, course_id=course_id, db_url=db_url, exchange=exchange,
                     instructors=tuple(instructors) or None,
-                    hub_url=hub_url, user_python=user_python)
+                    hub_url=hub_url, user_python=user_python, late_penalty=late_penalty)
     click.echo(f"class folder: {room.root} (course id {room.course_id})")
+    click.echo(f"late penalty: {room.config.LatePenalty.rule} (due dates: 'course classroom release STEP --due')")
     click.echo(f"gradebook:    {room.db_url.split('@')[-1] if '@' in room.db_url else room.db_url}")
     click.echo(f"exchange:     {room.exchange} (mode 1777)")
     click.echo(f"JupyterHub:   {room.root / 'jupyterhub_config.py'} (for the administrator; see docs/instructors.md)")
@@ -132,8 +136,13 @@ def collect(step, course_dir):
     from course.classroom.core import collect as run_collect
 
     stem = _stem(step)
-    students = run_collect(_open(course_dir), stem)
+    students, refused = run_collect(_open(course_dir), stem)
     click.echo(f"{stem}: {len(students)} submission(s) in submitted/: {', '.join(students) or 'none'}")
+    for refusal in refused:
+        click.echo(f"WARNING: {refusal}", err=True)
+    if refused:
+        _fail(f"{len(refused)} submission(s) refused (made by someone other than the student they name); "
+              "the others were collected")
 
 
 @classroom.command()
@@ -178,10 +187,12 @@ def _progress_bar(stem: str):
 
 def _print_report(report) -> None:
     width = max([len(s.student) for s in report.students] + [7])
-    click.echo(f"{'student':{width}}  {'score':>11}  status")
+    click.echo(f"{'student':{width}}  {'score':>11}  {'late penalty':18}  status")
     for student in report.students:
         score = f"{student.score:g}/{student.max_score:g}" if student.score is not None else "-"
-        click.echo(f"{student.student:{width}}  {score:>11}  {student.status}")
+        late = f"-{student.late_penalty:g} = {student.final_score:g}/{student.max_score:g}" \
+            if student.score is not None and student.late_penalty else ""
+        click.echo(f"{student.student:{width}}  {score:>11}  {late:18}  {student.status}")
         for note in student.notes:
             click.echo(f"{'':{width}}    note: {note}")
     graded = [s for s in report.students if s.status == "graded"]
@@ -199,10 +210,19 @@ def feedback(step, course_dir):
 
     stem = _stem(step)
     room = _open(course_dir)
-    released, kept = run_feedback(room, stem)
+    released, kept, failed = run_feedback(room, stem)
     click.echo(f"{stem}: feedback released to {len(released)} student(s): {', '.join(released) or 'none'}")
     if kept:
         click.echo(f"not through the exchange (placed by hand), in {room.root / 'feedback'}: {', '.join(kept)}")
+    _report_failures(failed)
+
+
+def _report_failures(failed: dict[str, str]) -> None:
+    """Name each student a command could not handle, with the reason; exit 1 once the rest is done."""
+    for student, reason in failed.items():
+        click.echo(f"{student}: {reason}", err=True)
+    if failed:
+        _fail(f"{len(failed)} student(s) not done: {', '.join(failed)}; the others were")
 
 
 @classroom.command()
@@ -214,20 +234,26 @@ def export(course_dir, output):
     """Write grades.csv (nbgrader's columns) and grades-lms.csv (a row per student) for an LMS."""
     from course.classroom.core import export as run_export
 
-    long_path, wide_path = run_export(_open(course_dir), output)
+    long_path, wide_path, failed = run_export(_open(course_dir), output)
     click.echo(f"grades: {long_path}")
     click.echo(f"for an LMS: {wide_path}")
+    _report_failures(failed)
 
 
 @classroom.command("hub-python")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def hub_python(directory):
-    """Print a Python the class's users can run (copied into DIRECTORY when this one is out of their reach).
+    """Make the class Python in DIRECTORY (the course package and its release, no solutions) and print it.
 
-    Pass it to 'course classroom init --user-python'; DIRECTORY must be world-searchable (e.g. /opt/...)."""
-    from course.classroom.hub import shared_python
+    Run it before 'init' (as root when this course's interpreter is out of the instructor's reach), then pass
+    the printed path to 'course classroom init --user-python'. DIRECTORY must be world-searchable (/opt/...)."""
+    from course.classroom.hub import shared_python, solutions_readable_by_others
 
     try:
         click.echo(shared_python(directory))
     except RuntimeError as error:
         _fail(str(error))
+    solutions = solutions_readable_by_others()
+    if solutions is not None:
+        click.echo(f"warning: {solutions} (the hidden tests) is readable by every user of this machine; the "
+                   f"class Python does not need it: chmod 700 {solutions.parent}", err=True)

@@ -12,14 +12,20 @@ write, and it keeps its state (its database, cookie secret, the per-role Jupyter
 - Roles: students get nbgrader's assignment list (fetch, submit, fetch feedback) with formgrader, course list
   and create-assignment turned off; instructors get formgrader on their course folder, which must sit under
   their home (formgrader only serves a course inside the server's root).
-- Proxy: the pure-Python ``configurable-http-proxy`` from PyPI.
-- Python: the single-user servers run the course's Python; when its interpreter lies where users cannot
-  reach it (a pyenv under ``/root``), :func:`shared_python` makes a small venv from a world-readable
-  interpreter of the same version that sees the course's packages.
+  Their server may be framed by its own pages (``frame-ancestors 'self'``): JupyterLab shows formgrader in
+  an iframe, which JupyterHub's default ``frame-ancestors 'none'`` leaves blank.
+- Proxy: the pure-Python ``configurable-http-proxy`` from PyPI, with its request timeouts raised above the
+  spawner's: by default it cuts every proxied request at 20 s (tornado's default), and the spawn page's
+  progress stream with it, so a server slower than that to start left the page hanging.
+- Python: every user's server runs the class Python of :func:`shared_python` (``course classroom
+  hub-python``): the course package and its release, no ``solutions/``. Instructors' servers get their own
+  checkout of the course first on ``PYTHONPATH`` (``init`` records the one it ran from), so they alone see
+  the solutions.
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -29,7 +35,11 @@ import sysconfig
 from pathlib import Path
 
 __all__ = ["configure", "write_hub_config", "shared_python", "reachable_by_others", "roster_usernames",
-           "HUB_CONFIG"]
+           "solutions_readable_by_others", "HUB_CONFIG", "SPAWN_TIMEOUT", "PROXY_TIMEOUT"]
+
+SPAWN_TIMEOUT = 300  # seconds a user's server may take to start, and to answer the hub, on a busy machine
+PROXY_TIMEOUT = 3600  # seconds the proxy lets one request run: the spawn page's progress stream lasts the spawn
+INSTRUCTOR_CSP = "frame-ancestors 'self'"  # formgrader inside JupyterLab is an iframe of the same server
 
 HUB_CONFIG = "jupyterhub_config.py"
 STUDENT_OFF = {
@@ -61,17 +71,19 @@ configure(
     instructors={instructors!r},
     bind_url={bind_url!r},
     user_python={user_python!r},
+    instructor_course={instructor_course!r},
     state_dir=Path(__file__).resolve().parent,
 )
 '''
 
 
-def write_hub_config(room, *, instructors=(), hub_url: str | None = None, user_python: str = sys.executable) -> Path:
+def write_hub_config(room, *, instructors=(), hub_url: str | None = None, user_python: str = sys.executable,
+                     instructor_course: str | None = None) -> Path:
     target = room.root / HUB_CONFIG
     target.write_text(HUB_TEMPLATE.format(
         course_id=room.course_id, source=target, course_dir=str(room.root), db_url=room.db_url,
         exchange=str(room.exchange), instructors=list(instructors), bind_url=hub_url or "http://127.0.0.1:8000",
-        user_python=str(user_python)), encoding="utf-8")
+        user_python=str(user_python), instructor_course=instructor_course), encoding="utf-8")
     target.chmod(0o600)  # it names the gradebook's URL, which may hold a password
     return target
 
@@ -117,12 +129,15 @@ def _role_configs(state_dir: Path, course_dir: str, course_id: str, exchange: st
     # The instructor's nbgrader settings are the class's own file, found through JUPYTER_CONFIG_PATH.
     _write_json(roles["instructor"] / "jupyter_server_config.d" / "nbgrader-role.json",
                 {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": True}}})
+    # The server's other settings come from jupyter_server_config.json (the .d folders hold extensions only).
+    _write_json(roles["instructor"] / "jupyter_server_config.json",
+                {"ServerApp": {"tornado_settings": {"headers": {"Content-Security-Policy": INSTRUCTOR_CSP}}}})
     (roles["instructor"] / "jupyter_server_config.d").chmod(0o755)
     return roles
 
 
 def configure(c, *, course_dir: str, course_id: str, db_url: str, exchange: str, instructors, bind_url: str,
-              user_python: str, state_dir: Path) -> None:
+              user_python: str, state_dir: Path, instructor_course: str | None = None) -> None:
     """Fill a JupyterHub config object ``c`` for the class (see the module docstring)."""
     state_dir = Path(state_dir)
     if not reachable_by_others(state_dir):
@@ -137,7 +152,8 @@ def configure(c, *, course_dir: str, course_id: str, db_url: str, exchange: str,
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.db_url = f"sqlite:///{database}"
     c.JupyterHub.cookie_secret_file = str(state_dir / "jupyterhub_cookie_secret")
-    c.ConfigurableHTTPProxy.command = [str(venv / "bin" / "configurable-http-proxy")]
+    c.ConfigurableHTTPProxy.command = [str(venv / "bin" / "configurable-http-proxy"),  # timeouts in ms
+                                       f"--timeout={PROXY_TIMEOUT * 1000}", f"--proxy-timeout={PROXY_TIMEOUT * 1000}"]
     c.ConfigurableHTTPProxy.pid_file = str(state_dir / "jupyterhub-proxy.pid")
     c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
 
@@ -150,8 +166,8 @@ def configure(c, *, course_dir: str, course_id: str, db_url: str, exchange: str,
     c.Spawner.default_url = "/lab"
     c.Spawner.notebook_dir = "~"
     c.Spawner.disable_user_config = True  # a user's ~/.jupyter must not switch formgrader back on
-    c.Spawner.start_timeout = 60
-    c.Spawner.http_timeout = 60
+    c.Spawner.start_timeout = SPAWN_TIMEOUT
+    c.Spawner.http_timeout = SPAWN_TIMEOUT
 
     shared = [str(venv / "etc" / "jupyter")]
 
@@ -165,6 +181,9 @@ def configure(c, *, course_dir: str, course_id: str, db_url: str, exchange: str,
         "JUPYTER_PATH": str(venv / "share" / "jupyter"),           # nbgrader's lab extension, kernels
         "JUPYTERLAB_DIR": str(venv / "share" / "jupyter" / "lab"),  # JupyterLab's own assets
         "PATH": os.pathsep.join([str(Path(user_python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        # The instructors' own checkout (with solutions/) before the class Python's copy of the course;
+        # students get none (an empty PYTHONPATH is no entry).
+        "PYTHONPATH": lambda spawner: instructor_course or "" if spawner.user.name in instructors else "",
     }
 
 
@@ -192,23 +211,75 @@ def _mirror_scripts(source: Path, target: Path, python: Path) -> None:
             (target / script.name).chmod(0o755)
 
 
-def shared_python(dest: Path | str) -> Path:
-    """A Python every user can run that sees this environment's packages (the course, Jupyter, nbgrader).
+RELEASE_PARTS = ("exercises", "notebooks", "nbgrader_config.py")  # what students get of the course's sources
 
-    Returns ``sys.executable`` when users can reach it. Otherwise (a pyenv under a closed ``/root``) copies
-    this very interpreter build (binary, ``libpython``, standard library; about 120 MB, a second) into
-    ``dest/runtime``, whose site-packages gets a ``.pth`` file adding this environment's packages (and the
-    ``.pth`` files among them, such as the editable course), and returns ``dest/bin/python``, a wrapper that
-    points the loader at the copied ``libpython``. The environment's commands (alembic, nbgrader...) are
-    mirrored in ``dest/bin`` with that interpreter. A system Python of the same minor version is no substitute:
-    patch releases differ (3.11.2's ``re`` rejects soupsieve's patterns, and feedback fails).
+
+def _environment_paths(here: str, skip: tuple[str, ...]) -> str:
+    """The ``.pth`` text that puts this environment's packages on the class Python's path: the folder itself,
+    then the environment's own ``.pth`` lines, except those naming the course's checkout (the editable install
+    of the course, whose finder would import the instructor's copy)."""
+    lines = [here]
+    for pth in sorted(Path(here).glob("*.pth")):
+        text = pth.read_text(encoding="utf-8", errors="replace")
+        if any(word in text or word in pth.name for word in skip):
+            continue
+        lines += [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return "\n".join(lines) + "\n"
+
+
+def _copy_course(target: Path) -> None:
+    """The course as students may have it, in ``target``: the package, and beside it the release (exercises,
+    lessons, the course-wide nbgrader settings); never ``solutions/``, which holds the hidden tests."""
+    from course.platform import paths
+
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    target.mkdir(parents=True)
+    shutil.copytree(paths.PACKAGE_DIR, target / "course", ignore=skip)
+    for name in RELEASE_PARTS:
+        source = paths.course_root() / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=skip)
+        elif source.is_file():
+            shutil.copy2(source, target / name)
+    compileall.compile_dir(target / "course", quiet=1)  # users cannot write __pycache__ here: compile once
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def solutions_readable_by_others() -> Path | None:
+    """The course's ``solutions/`` when any user may read it (the class Python does not need it), else None."""
+    from course.platform import paths
+
+    try:
+        solutions = paths.solutions_dir()
+    except FileNotFoundError:
+        return None
+    if not solutions.is_dir() or not reachable_by_others(solutions) or not solutions.stat().st_mode & stat.S_IROTH:
+        return None
+    return solutions
+
+
+def shared_python(dest: Path | str) -> Path:
+    """A Python for the class's users (students, and instructors with their checkout): the course package and
+    its release only, no ``solutions/``; returns ``dest/bin/python``.
+
+    It copies this very interpreter build (binary, ``libpython``, standard library; about 120 MB, a second)
+    into ``dest/runtime``. Its site-packages gets a ``.pth`` file adding ``dest/course`` (a copy of the course
+    package with its release beside it: ``exercises/``, the lessons, the course-wide nbgrader settings) and
+    this environment's packages (Jupyter, nbgrader...), but not the editable install of the course: that one
+    imports the checkout, and the checkout holds the hidden tests. ``dest/bin/python`` is a wrapper that points the loader at the copied ``libpython`` and Jupyter at this
+    environment's data (nbconvert's templates, kernels): feedback works from a terminal too. The
+    environment's commands (course, nbgrader, jupyter...) are mirrored in ``dest/bin`` with that interpreter.
+    A system Python of the same minor version is no substitute: patch releases differ (3.11.2's ``re``
+    rejects soupsieve's patterns, and feedback fails). Instructors put their own checkout first on
+    ``PYTHONPATH`` (the hub does it for their servers), so they see ``solutions/`` and nobody else does.
     """
-    if reachable_by_others(sys.executable) and reachable_by_others(Path(sys.base_prefix) / "lib"):
-        return Path(sys.executable)
     dest = Path(dest)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    runtime, python = dest / "runtime", dest / "bin" / "python"
+    runtime, python, course = dest / "runtime", dest / "bin" / "python", dest / "course"
     if not python.exists():
+        from course.platform import paths
+
         base = Path(sys.base_prefix)
         for folder in ("bin", "lib"):
             (runtime / folder).mkdir(parents=True, exist_ok=True)
@@ -220,11 +291,18 @@ def shared_python(dest: Path | str) -> Path:
         site = runtime / "lib" / f"python{version}" / "site-packages"
         site.mkdir()
         here = sysconfig.get_path("purelib")
-        (site / "course-environment.pth").write_text(f"import site; site.addsitedir({here!r})\n", encoding="utf-8")
+        checkout = str(paths.PACKAGE_DIR.parent)
+        _copy_course(course)
+        (site / "00-course-environment.pth").write_text(
+            f"{course}\n" + _environment_paths(here, skip=(checkout, "backend_course")), encoding="utf-8")
+        data = Path(sys.prefix) / "share" / "jupyter"
         python.parent.mkdir(parents=True, exist_ok=True)
         python.write_text(
-            "#!/bin/sh\n# The course's Python for the class's users: this interpreter build, where they can reach it.\n"
+            "#!/bin/sh\n# The course's Python for the class's users: this interpreter build, where they can reach it,\n"
+            "# with the course package and its release (no solutions).\n"
             f'LD_LIBRARY_PATH="{runtime}/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"; export LD_LIBRARY_PATH\n'
+            f'JUPYTER_PATH="${{JUPYTER_PATH:+$JUPYTER_PATH:}}{data}"; export JUPYTER_PATH\n'
+            f'COURSE_CLASS_PYTHON="{python}"; export COURSE_CLASS_PYTHON\n'
             f'exec "{runtime}/bin/python{version}" "$@"\n', encoding="utf-8")
         python.chmod(0o755)
         _mirror_scripts(Path(sys.prefix) / "bin", dest / "bin", python)

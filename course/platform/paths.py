@@ -16,10 +16,13 @@ DATA_DIR = PACKAGE_DIR / "data"
 
 
 def course_root() -> Path:
-    """The folder holding notebooks/, solutions/ and exercises/ (override with BACKEND_COURSE_ROOT)."""
+    """The folder holding notebooks/, solutions/ and exercises/ (override with BACKEND_COURSE_ROOT).
+
+    A class's students get the course without solutions/ (``course classroom hub-python``): exercises/ alone
+    marks the root there."""
     override = os.environ.get("BACKEND_COURSE_ROOT")
     root = Path(override).resolve() if override else PACKAGE_DIR.parent
-    if not (root / "solutions").is_dir():
+    if not (root / "solutions").is_dir() and not (root / "exercises").is_dir():
         raise FileNotFoundError(
             f"course sources not found next to the package ({root}); install the course with "
             "'pip install -e .' from its checkout, or set BACKEND_COURSE_ROOT"

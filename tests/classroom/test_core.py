@@ -201,7 +201,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(released, tmp_pa
     _student_app(room, home, "Submit").start()
     assert _mode(room.exchange / room.course_id / "inbound") & 0o777 == 0o733  # drop-only for students
     make_submission(room.root, "by-hand", STEP, "wrong")  # placed by hand, graded too
-    assert classroom.collect(room, STEP) == sorted([student, "by-hand"])
+    assert classroom.collect(room, STEP) == (sorted([student, "by-hand"]), [])
 
     report = autograde(room, STEP, jobs=2)
     scores = {s.student: (s.score, s.max_score, s.status) for s in report.students}
@@ -210,7 +210,7 @@ def test_release_fetch_submit_collect_autograde_feedback_export(released, tmp_pa
     again = autograde(room, STEP, jobs=2)
     assert {s.status for s in again.students} == {"skipped"}  # nbgrader's rule: nothing newer
 
-    assert classroom.feedback(room, STEP) == ([student], ["by-hand"])  # by hand: no exchange secret
+    assert classroom.feedback(room, STEP) == ([student], ["by-hand"], {})  # by hand: no exchange secret
     _student_app(room, home, "FetchFeedback").start()
     pages = list((home / STEP / "feedback").rglob("*.html"))
     assert len(pages) == 1
@@ -221,12 +221,109 @@ def test_release_fetch_submit_collect_autograde_feedback_export(released, tmp_pa
         leaked = [line for line in _hidden_lines(STEP) if line in content]
         assert not leaked, f"{page} shows hidden test lines: {leaked[:2]}"
 
-    long_path, wide_path = classroom.export(room)
+    long_path, wide_path, failed = classroom.export(room)
+    assert failed == {}
     rows = list(csv.DictReader(long_path.open()))
     assert {(r["student_id"], float(r["score"]), float(r["max_score"])) for r in rows} >= {(student, 20.0, 20.0)}
     wide = {r["student_id"]: r for r in csv.DictReader(wide_path.open())}
     assert float(wide[student][f"{STEP} (20)"]) == 20.0
     assert _mode(long_path) == 0o600
+
+
+def _answer_with_text(room, student: str, text: str) -> Path:
+    """A correct submission whose first answer cell ends with ``text`` (a comment, say)."""
+    notebook = make_submission(room.root, student, STEP, "correct")
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    cell.source += f"\n{text}\n"
+    nbformat.write(nb, notebook)
+    return notebook
+
+
+@pytest.mark.slow
+def test_one_students_text_never_blocks_the_class(released, tmp_path, monkeypatch):
+    room = _copy(released, tmp_path / "class")
+    make_submission(room.root, "ann", STEP, "correct")
+    _answer_with_text(room, "bob", "# ### BEGIN HIDDEN TESTS  (my notes: the tests I guessed)")
+    make_submission(room.root, "cy", STEP, "wrong")
+    report = {s.student: s for s in autograde(room, STEP).students}
+    assert (report["ann"].score, report["bob"].score) == (20, 20)  # a comment is no reason to lose marks
+
+    released_to, kept, failed = classroom.feedback(room, STEP)
+    assert (released_to, kept, list(failed)) == ([], ["ann", "cy"], ["bob"])
+    assert "BEGIN HIDDEN TESTS" in failed["bob"]
+    for student in ("ann", "cy"):
+        assert (room.root / "feedback" / student / STEP / f"{STEP}.html").exists()
+    result = CliRunner().invoke(classroom_cli, ["feedback", "01", "--course-dir", str(room.root)])
+    assert result.exit_code == 1
+    assert re.search(r"^bob: feedback not made: .*BEGIN HIDDEN TESTS", result.output, re.M), result.output
+    assert "1 student(s) not done: bob; the others were" in result.output
+
+    real_rows = classroom._student_rows
+
+    def broken_for_cy(gradebook, student, assignments):
+        if student.id == "cy":
+            raise ValueError("a damaged gradebook row")
+        return real_rows(gradebook, student, assignments)
+
+    monkeypatch.setattr(classroom, "_student_rows", broken_for_cy)
+    long_path, _, failed = classroom.export(room)
+    assert failed == {"cy": "not exported: ValueError: a damaged gradebook row"}
+    assert sorted(r["student_id"] for r in csv.DictReader(long_path.open())) == ["ann", "bob"]
+    result = CliRunner().invoke(classroom_cli, ["export", "--course-dir", str(room.root)])
+    assert result.exit_code == 1 and "cy: not exported" in result.output and "grades-lms.csv" in result.output
+
+
+def test_late_penalty_rules_are_spelled_one_way_and_computed_per_started_period():
+    assert [classroom.late_penalty_rule(t) for t in ("None", "zero", "10 % / day", "2.50%/hour", "5% per day")] \
+        == ["none", "zero", "10%/day", "2.5%/hour", "5%/day"]
+    for bad in ("10", "10%/week", "0%/day", "150%/day", "-5%/day", "ten percent"):
+        with pytest.raises(classroom.ClassroomError, match="10%/day"):
+            classroom.late_penalty_rule(bad)
+    day = 86400
+    assert classroom.penalty_for("10%/day", 20, 0) is None  # on time
+    assert classroom.penalty_for("10%/day", 20, 1) == 2  # one second late is a started day
+    assert classroom.penalty_for("10%/day", 20, 2 * day) == 4
+    assert classroom.penalty_for("10%/day", 20, 2 * day + 1) == pytest.approx(6)
+    assert classroom.penalty_for("10%/day", 20, 30 * day) == 20  # never more than the score
+    assert classroom.penalty_for("5%/hour", 10, 3601) == 1
+    assert classroom.penalty_for("zero", 17, 5) == 17
+    assert classroom.penalty_for("none", 17, day) is None
+
+
+@pytest.mark.slow
+def test_late_penalty_set_at_init_applied_shown_and_changeable(released, tmp_path):
+    shutil.copytree(released, tmp_path / "class")
+    room = classroom.init(tmp_path / "class", late_penalty="10%/day")
+    with room.gradebook() as gradebook:
+        gradebook.update_or_create_assignment(STEP, duedate="2025-03-01 12:00:00 UTC")
+        gradebook.update_or_create_student("cy")
+        gradebook.update_or_create_submission(STEP, "cy")
+        gradebook.grant_extension(STEP, "cy", hours=1)
+    make_submission(room.root, "ann", STEP, "correct")  # 10:00, on time
+    make_submission(room.root, "bob", STEP, "correct", timestamp=datetime(2025, 3, 3, 13, tzinfo=UTC))  # 2d 1h
+    make_submission(room.root, "cy", STEP, "correct", timestamp=datetime(2025, 3, 1, 12, 30, tzinfo=UTC))
+    make_submission(room.root, "dee", STEP, "correct", timestamp=datetime(2025, 3, 1, 12, 30, tzinfo=UTC))
+    runner = CliRunner()
+    result = runner.invoke(classroom_cli, ["autograde", "01", "--course-dir", str(room.root), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^ann\s+20/20\s+graded", result.output, re.M), result.output
+    assert re.search(r"^bob\s+20/20\s+-6 = 14/20\s+graded", result.output, re.M), result.output
+    assert re.search(r"^cy\s+20/20\s+graded", result.output, re.M), result.output  # within the extension
+    assert re.search(r"^dee\s+20/20\s+-2 = 18/20\s+graded", result.output, re.M), result.output
+    long_path, _, _ = classroom.export(room)
+    rows = {r["student_id"]: r for r in csv.DictReader(long_path.open())}
+    assert [(float(rows[s]["raw_score"]), float(rows[s]["late_submission_penalty"]), float(rows[s]["score"]))
+            for s in ("ann", "bob", "cy", "dee")] == [(20, 0, 20), (20, 6, 14), (20, 0, 20), (20, 2, 18)]
+
+    result = runner.invoke(classroom_cli, ["init", str(room.root), "--late-penalty", "zero"])
+    assert result.exit_code == 0 and "late penalty: zero" in result.output
+    again = autograde(classroom.Classroom.open(room.root), STEP, force=True, students=["bob", "ann"])
+    assert [(s.student, s.score, s.late_penalty, s.final_score) for s in again.students] == [
+        ("bob", 20, 20, 0), ("ann", 20, 0, 20)]
+    result = runner.invoke(classroom_cli, ["init", str(room.root), "--late-penalty", "10%/week"])
+    assert result.exit_code == 1 and "10%/day" in result.output
+    assert classroom.Classroom.open(room.root).config.LatePenalty.rule == "zero"  # a refused rule changes nothing
 
 
 # -- parallel autograding: identical to nbgrader, no corruption ---------------------------------------------

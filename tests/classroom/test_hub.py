@@ -6,7 +6,12 @@ accounts made here (CI runs as root). The instructor releases step 01 and later 
 time), generates feedback and exports, all through a kernel of their own server; the students fetch, answer
 (one right, one wrong) and submit through nbgrader's assignment-list REST API on theirs. Then: right scores,
 each student gets only their own feedback, no student can read another's submission or the gradebook, and
-formgrader exists for the instructor only. Everything started is stopped and the accounts are deleted.
+formgrader exists for the instructor only (and JupyterLab may frame it). Everything started is stopped and the
+accounts are deleted.
+
+Then, with real accounts but no hub: collect refuses a submission made in another student's name; the class
+Python shows a student the course and its release but no solutions, and serves an instructor's checkout from
+a terminal; and the hub's settings: formgrader's frame per role, timeouts, a proxy that outwaits 20 s.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import httpx
 import nbformat
 import psutil
 import pytest
-from provision import require
+from click.testing import CliRunner
+from provision import need_root, os_users, require
 
 from course.classroom.hub import shared_python
 from course.classroom.samples import make_submission
@@ -51,10 +57,24 @@ def _run(*command, timeout=60, check=True, **kwargs) -> subprocess.CompletedProc
     return subprocess.run(command, capture_output=True, text=True, timeout=scaled(timeout), check=check, **kwargs)
 
 
-def _as_user(user: str, python: Path, code: str) -> subprocess.CompletedProcess:
+def _as_user(user: str, python: Path, code: str, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
     """Run Python code as an OS user (the way a student could poke at the machine from a terminal)."""
+    extra = [f"PYTHONPATH={pythonpath}"] if pythonpath else []
     return _run("runuser", "-u", user, "--", "env", f"HOME=/home/{user}", f"PATH={python.parent}:/usr/bin:/bin",
-                str(python), "-c", code, check=False)
+                *extra, str(python), "-c", code, check=False, timeout=WAIT)
+
+
+def _instructor_checkout(teacher: str) -> Path:
+    """The instructor's own checkout of the course (solutions included) in their private home."""
+    from course.platform import paths
+
+    checkout = Path(f"/home/{teacher}/backend-course")
+    skip = shutil.ignore_patterns(".ipynb_checkpoints")
+    for name in ("course", "solutions", "exercises", "notebooks"):
+        shutil.copytree(paths.course_root() / name, checkout / name, ignore=skip)
+    shutil.copy2(paths.course_root() / "nbgrader_config.py", checkout / "nbgrader_config.py")
+    _run("chown", "-R", f"{teacher}:{teacher}", str(checkout))
+    return checkout
 
 
 def _wait_for(what: str, condition, timeout: float = WAIT, hub=None):
@@ -222,7 +242,8 @@ def test_a_class_on_jupyterhub_end_to_end():
         ports = {"public": free_port(), "hub": free_port(), "proxy": free_port()}
         hub_url = f"http://127.0.0.1:{ports['public']}"
 
-        # The instructor makes the class folder and the roster, as themselves.
+        # The instructor makes the class folder and the roster, as themselves, with their own checkout.
+        checkout = _instructor_checkout(teacher)
         roster = base / "roster.csv"
         roster.write_text(f"id,first_name,last_name\n{ann},Ann,Example\n{bob},Bob,Example\n", encoding="utf-8")
         for code in (
@@ -231,7 +252,7 @@ def test_a_class_on_jupyterhub_end_to_end():
             f"from course.classroom.core import Classroom, add_roster; "
             f"print(add_roster(Classroom.open({str(course_dir)!r}), {str(roster)!r}))",
         ):
-            done = _as_user(teacher, python, code)
+            done = _as_user(teacher, python, code, pythonpath=checkout)
             assert done.returncode == 0, done.stderr[-3000:]
 
         # The administrator runs the hub as root from a root-owned copy of its config.
@@ -276,6 +297,10 @@ def test_a_class_on_jupyterhub_end_to_end():
                 r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S)[1]))
             assert ("@jupyter/nbgrader:formgrader" in config_data.get("disabledExtensions", [])) is not formgrader
         assert first.server("GET", "formgrader/api/assignments").status_code == 404
+        # JupyterLab frames formgrader: the instructor's server allows its own pages as frame parents.
+        framed = instructor.server("GET", "formgrader", follow_redirects=True)
+        assert framed.status_code == 200 and "frame-ancestors 'self'" in framed.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in first.server("GET", "lab").headers["content-security-policy"]
 
         said = instructor.run_code(_course_command(course_dir, "release", "01"))
         assert "exit 0" in said, said
@@ -338,3 +363,209 @@ def test_a_class_on_jupyterhub_end_to_end():
         shutil.rmtree(base, ignore_errors=True)
     assert not [p for p in psutil.process_iter(["cmdline"])
                 if str(base) in " ".join(p.info["cmdline"] or [])], "a process of the test is still running"
+
+
+# -- real accounts without a hub: who owns a submission, what the class Python shows a student ----------------
+
+@pytest.fixture(scope="module")
+def class_python():
+    """The class Python (``course classroom hub-python``) in a world-searchable folder, made once."""
+    need_root("the class Python test")
+    base = Path(tempfile.mkdtemp(prefix="course-class-python-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        yield shared_python(base / "python")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_as(user: str, python: Path, *command: str, env: dict | None = None, cwd: str | None = None):
+    """A command as an OS user from a bare terminal: the class Python's commands first on PATH, no JUPYTER_PATH."""
+    variables = {"HOME": f"/home/{user}", "PATH": f"{python.parent}:/usr/bin:/bin", **(env or {})}
+    return _run("runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in variables.items()), *command,
+                check=False, timeout=600, cwd=cwd or f"/home/{user}")
+
+
+@pytest.fixture
+def public_tmp():
+    folder = Path(tempfile.mkdtemp(prefix="course-os-users-", dir="/tmp"))
+    folder.chmod(0o755)  # pytest's tmp_path is closed to other users
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_collect_refuses_a_submission_made_by_someone_else(class_python, public_tmp):
+    from course.classroom import core as classroom
+    from course.classroom.cli import classroom as classroom_cli
+
+    exchange = public_tmp / "exchange"
+    exchange.mkdir(mode=0o1777)
+    exchange.chmod(0o1777)
+    room = classroom.init(public_tmp / "class", exchange=exchange)
+    classroom.release(room, STEP)
+    nbgrader = ["nbgrader", "--course", COURSE_ID, f"--Exchange.root={exchange}"]
+    with os_users("ann", "bob") as users:
+        ann, bob = users["ann"], users["bob"]
+        answers = {}
+        # ann submits a correct notebook; then bob a wrong one of his own, and a blank one in ann's name (newest)
+        for user, kind, pose_as in ((ann, "correct", None), (bob, "wrong", None), (bob, "blank", ann)):
+            fetched = Path(f"/home/{user}/{STEP}/{STEP}.ipynb")
+            if not fetched.exists():
+                done = _run_as(user, class_python, nbgrader[0], "fetch_assignment", STEP, *nbgrader[1:])
+                assert done.returncode == 0, done.stderr[-2000:]
+            answered = make_submission(public_tmp / "scratch", f"{user}-{kind}", STEP, kind, seed=5)
+            shutil.copyfile(answered, fetched)
+            shutil.chown(fetched, user, user)
+            answers[(user, kind)] = fetched.read_text(encoding="utf-8")
+            extra = ["--student", pose_as] if pose_as else []
+            done = _run_as(user, class_python, nbgrader[0], "submit", STEP, *nbgrader[1:], *extra)
+            assert done.returncode == 0, done.stderr[-2000:]
+            time.sleep(0.01)  # distinct submission timestamps
+
+        students, refused = classroom.collect(room, STEP)
+        assert students == sorted([ann, bob])
+        (refusal,) = refused
+        assert f"claims to be {ann}'s submission but was made by {bob}" in refusal
+        submitted = room.root / "submitted"
+        assert sorted(p.name for p in submitted.iterdir()) == sorted([ann, bob])  # the forgery went nowhere
+        assert (submitted / ann / STEP / f"{STEP}.ipynb").read_text(encoding="utf-8") == answers[(ann, "correct")]
+        assert (submitted / bob / STEP / f"{STEP}.ipynb").read_text(encoding="utf-8") == answers[(bob, "wrong")]
+
+        result = CliRunner().invoke(classroom_cli, ["collect", "01", "--course-dir", str(room.root)])
+        assert result.exit_code == 1, result.output
+        assert re.search(rf"WARNING: refused {ann}\+{STEP}\+.+?: it claims to be {ann}'s submission but was "
+                         rf"made by {bob}", result.output), result.output
+        assert "1 submission(s) refused" in result.output
+
+
+def test_the_class_python_gives_students_no_solutions_and_works_for_instructors(class_python, public_tmp):
+    course = class_python.parent.parent / "course"
+    assert not (course / "solutions").exists()
+    hidden = [p for p in class_python.parent.parent.rglob("*.ipynb") if "BEGIN HIDDEN TESTS" in p.read_text()]
+    assert not hidden, hidden[:3]
+    with os_users("teacher", "stu") as users:
+        teacher, student = users["teacher"], users["stu"]
+        # The instructor's own checkout of the course, in their private home.
+        checkout = _instructor_checkout(teacher)
+        secrets_of_teacher = [str(p) for p in (checkout / "solutions").rglob("*") if p.is_file()]
+        assert secrets_of_teacher
+
+        probe = (
+            "import json, course\n"
+            "import course.steps.step02_web_concepts  # a lesson helper\n"
+            "from course.platform import paths\n"
+            # (This machine's own checkout, which built the class Python, is world-readable here: hub-python warns
+            # about that; the class Python no longer needs it, so an administrator can close it.)
+            f"readable = []\nfor path in {secrets_of_teacher!r}:\n"
+            "    try:\n        open(path, 'rb').read(1)\n        readable.append(path)\n    except OSError:\n        pass\n"
+            f"print(json.dumps({{'course': course.__file__, 'release': len(paths.release_path({STEP!r}).read_text()),"
+            " 'solutions': paths.solutions_dir().exists(), 'readable': readable}))\n"
+        )
+        done = _run_as(student, class_python, "python", "-c", probe)
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        assert seen["course"].startswith(str(course)), seen
+        assert seen["release"] > 0 and seen["solutions"] is False
+        assert seen["readable"] == [], seen["readable"][:3]
+
+        # The instructor, from a terminal: their checkout first on PYTHONPATH, the class Python's commands.
+        mine = {"PYTHONPATH": str(checkout)}
+        class_dir = f"/home/{teacher}/class"
+        done = _run_as(teacher, class_python, "python", "-c", "import course; print(course.__file__)", env=mine)
+        assert done.stdout.strip() == str(checkout / "course" / "__init__.py"), done.stderr[-2000:]
+        for command in (["init", class_dir], ["release", "01", "--course-dir", class_dir]):
+            done = _run_as(teacher, class_python, "course", "classroom", *command, env=mine)
+            assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        done = _run_as(teacher, class_python, "python", "-c",
+                       "from course.classroom.samples import make_submission; "
+                       f"make_submission({class_dir!r}, 'ann', {STEP!r}, 'correct')", env=mine)
+        assert done.returncode == 0, done.stderr[-2000:]
+        done = _run_as(teacher, class_python, "course", "classroom", "autograde", "01", "--course-dir", class_dir,
+                       env=mine)
+        assert re.search(r"ann\s+20/20\s+graded", done.stdout), done.stdout + done.stderr[-3000:]
+        done = _run_as(teacher, class_python, "course", "classroom", "feedback", "01", "--course-dir", class_dir,
+                       env=mine)
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]  # no JUPYTER_PATH given: still found
+        assert Path(f"{class_dir}/feedback/ann/{STEP}/{STEP}.html").exists()
+        hub_config = Path(f"{class_dir}/jupyterhub_config.py").read_text(encoding="utf-8")
+        assert f"instructor_course={str(checkout)!r}" in hub_config
+        assert f"user_python={str(class_python)!r}" in hub_config  # the class Python, not its bare binary
+
+
+# -- the hub's settings that matter beyond the end-to-end run -------------------------------------------------
+
+def _configured(tmp_state: Path, **overrides):
+    from traitlets.config import Config
+
+    from course.classroom import core as classroom
+    from course.classroom.hub import configure
+
+    room = classroom.init(tmp_state / "class", instructors=("teacher",))
+    c = Config()
+    state = tmp_state / "hub"
+    state.mkdir(mode=0o711)
+    state.chmod(0o711)
+    configure(c, **{"course_dir": str(room.root), "course_id": room.course_id, "db_url": room.db_url,
+                    "exchange": str(room.exchange), "instructors": ["teacher"], "bind_url": "http://127.0.0.1:8123",
+                    "user_python": sys.executable, "state_dir": state, **overrides})
+    return c, state
+
+
+def test_hub_config_frames_formgrader_waits_for_slow_servers_and_gives_instructors_their_checkout(public_tmp):
+    from types import SimpleNamespace
+
+    from course.classroom.hub import PROXY_TIMEOUT, SPAWN_TIMEOUT
+
+    c, state = _configured(public_tmp, instructor_course="/home/teacher/backend-course")
+    path_of = c.Spawner.environment["JUPYTER_CONFIG_PATH"]
+    for user, csp in (("teacher", "frame-ancestors 'self'"), ("ada", None)):  # students keep JupyterHub's 'none'
+        config_path = path_of(SimpleNamespace(user=SimpleNamespace(name=user)))
+        code = ("from jupyter_server.serverapp import ServerApp\napp = ServerApp()\n"
+                "app.initialize(argv=['--no-browser'], find_extensions=False, new_httpserver=False)\n"
+                "print((app.web_app.settings.get('headers') or {}).get('Content-Security-Policy'))\n")
+        done = _run(sys.executable, "-c", code, env={**os.environ, "JUPYTER_CONFIG_PATH": config_path},
+                    cwd=public_tmp, timeout=WAIT)
+        assert done.stdout.strip().splitlines()[-1] == str(csp), done.stderr[-2000:]
+    assert c.Spawner.start_timeout == c.Spawner.http_timeout == SPAWN_TIMEOUT >= 120
+    command = c.ConfigurableHTTPProxy.command
+    assert f"--proxy-timeout={PROXY_TIMEOUT * 1000}" in command and f"--timeout={PROXY_TIMEOUT * 1000}" in command
+    assert PROXY_TIMEOUT > SPAWN_TIMEOUT  # the spawn page's progress stream outlives the slowest spawn
+    pythonpath = c.Spawner.environment["PYTHONPATH"]
+    assert pythonpath(SimpleNamespace(user=SimpleNamespace(name="teacher"))) == "/home/teacher/backend-course"
+    assert pythonpath(SimpleNamespace(user=SimpleNamespace(name="ada"))) == ""
+
+
+def test_the_hubs_proxy_lets_a_slow_answer_through(public_tmp):
+    """tornado's default request timeout is 20 s: the proxy, started as the hub starts it, must outwait it."""
+    from course.components.servers import serve_wsgi
+
+    def slow_server(environ, start_response):  # a single-user server slow to answer, as while spawning
+        time.sleep(21)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"spawned"]
+
+    c, _ = _configured(public_tmp)
+    backend = serve_wsgi(slow_server, name="slow-server")
+    port, api = free_port(), free_port()
+    token = secrets.token_hex(16)
+    proxy = subprocess.Popen([*c.ConfigurableHTTPProxy.command, "--ip", "127.0.0.1", "--port", str(port),
+                              "--api-ip", "127.0.0.1", "--api-port", str(api)],
+                             env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": token},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        headers = {"Authorization": f"token {token}"}
+
+        def route_added():
+            try:
+                return httpx.post(f"http://127.0.0.1:{api}/api/routes/slow", headers=headers,
+                                  json={"target": backend.url}, timeout=10).status_code == 201
+            except httpx.HTTPError:
+                return False
+
+        _wait_for("the proxy's API", route_added)
+        answer = httpx.get(f"http://127.0.0.1:{port}/slow/", timeout=WAIT)
+        assert (answer.status_code, answer.text) == (200, "spawned")
+    finally:
+        os.killpg(proxy.pid, signal.SIGTERM)
+        proxy.wait(timeout=30)
+        backend.stop()
