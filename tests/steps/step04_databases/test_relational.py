@@ -355,9 +355,37 @@ def _processes_under(folder: str) -> list[str]:
     return found
 
 
+def _output_of(cells, marker: str) -> str:
+    """The stdout of the one code cell whose source contains ``marker``, checking it wrote nothing to stderr."""
+    (cell,) = [c for c in cells if c.cell_type == "code" and marker in c.source]
+    streams = [o for o in cell.outputs if o.output_type == "stream"]
+    stderr = "".join(o.text for o in streams if o.name == "stderr")
+    assert not stderr, f"the cell with {marker!r} wrote to stderr (shown in red): {stderr[:300]}"
+    return "".join(o.text for o in streams if o.name == "stdout")
+
+
+def _check_the_lessons_claims(cells):
+    """What the lesson's prose says its cells show (issue 19's 04 errata and issue 15's Alembic lines)."""
+    lost = _output_of(cells, "read, then write what you computed")
+    assert "2 sold (Ada, Bob), 0 left in stock" in lost, lost  # the last keyboard, sold twice
+    fixed = _output_of(cells, "def take_in_one_statement")
+    for fix in ("take_in_one_statement", "take_with_row_lock"):
+        assert f"{fix}: Ada bought: True; sessions waiting for a lock meanwhile: 1; Bob bought: False -> 1 sold (Ada)" \
+            in fixed, fixed
+    serial = _output_of(cells, "serializable + retry")
+    assert "SQLSTATE 40001" in serial and "1 sold (Ada), 0 left" in serial, serial
+    skip = _output_of(cells, "PATH_ONLY = ")
+    assert skip.count("skip-scans ix_logins_region_day") == 2 and "Index Searches:" in skip, skip
+    loads = _output_of(cells, "LOADERS = ")
+    assert "in   2 statements; best of 5 runs" in loads and "in   1 statements; best of 5 runs" in loads, loads
+    assert "same rows every time: True" in loads, loads
+    migrations = _output_of(cells, "command.upgrade(config")  # Alembic's progress, as output
+    assert "alembic: Running upgrade  -> 0001, create tickets" in migrations, migrations
+
+
 @pytest.mark.slow
 @pytest.mark.service
-def test_lesson_last_cell_stops_its_servers_and_removes_their_data():
+def test_lesson_shows_what_it_claims_then_its_last_cell_stops_its_servers_and_removes_their_data():
     # A short temporary folder of its own: the kernel's databases live there (a Unix socket path must stay
     # under about 100 characters), so anything the lesson leaves behind is easy to see.
     scratch = tempfile.mkdtemp(prefix="c04-", dir="/tmp")
@@ -374,6 +402,7 @@ def test_lesson_last_cell_stops_its_servers_and_removes_their_data():
                 for index, cell in enumerate(nb.cells[:last]):
                     if cell.cell_type == "code":
                         client.execute_cell(cell, index)
+                _check_the_lessons_claims(nb.cells[:last])
                 made = sorted(p.name.rsplit("-", 1)[0] for p in Path(scratch).glob("course-*"))
                 assert {"course-postgres", "course-redis", "course-sqlite", "course-alembic"} <= set(made), made
                 assert _processes_under(scratch), "no server process found before the last cell"
