@@ -2,11 +2,13 @@
 query plans and Alembic projects.
 
 - :func:`scratch_engine` gives a SQLAlchemy engine on a fresh, empty database: a temporary SQLite file by
-  default, or a new database on PostgreSQL when the URL (argument or ``COURSE_DB_URL``) names one. The word
+  default, or a new schema in a scratch database on PostgreSQL when the URL (argument or ``COURSE_DB_URL``)
+  names one. The word
   ``postgres`` means the course's PostgreSQL (``DATABASE_URL`` or the embedded one, see ``course.components.services``).
 - :func:`count_statements` counts the SQL statements an engine sends (to measure an N+1).
 - :func:`explain` runs ``EXPLAIN QUERY PLAN`` (SQLite) or ``EXPLAIN`` (PostgreSQL) and summarises the plan:
   which indexes it uses, on which conditions, whether it scans whole tables or sorts.
+- :func:`lock_waiters` waits until a PostgreSQL session is blocked on a lock (to show one live).
 - :func:`alembic_config` makes a throwaway Alembic project; :func:`engine_comparison` reads the table of
   engines. The MongoDB-style document store is in ``course.steps.step04_databases.documents``.
 
@@ -26,6 +28,7 @@ import time
 import uuid
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -33,14 +36,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "ENV_URL", "resolve_url", "scratch_engine", "temp_dir", "stop_all", "shop_metadata", "make_shop",
-    "insert_rows", "shop_with", "bank", "balances", "insert_documents", "document_table", "StatementLog", "count_statements", "Plan", "explain", "best_time",
+    "insert_rows", "shop_with", "bank", "balances", "insert_documents", "document_table", "StatementLog",
+    "count_statements", "Plan", "explain", "lock_waiters", "best_time",
     "alembic_config", "engine_comparison",
 ]
 
 ENV_URL = "COURSE_DB_URL"
 JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")  # JSONB on PostgreSQL, JSON text elsewhere
 
-_scratch_databases: list[tuple[sa.Engine, sa.URL]] = []  # (engine on the scratch db, server admin URL)
+_scratch_databases: dict[str, tuple[sa.Engine, sa.URL]] = {}  # server -> (engine on its scratch db, server URL)
+_scratch_engines: list[sa.Engine] = []  # one per scratch schema, disposed by stop_all
 _temp_dirs: list[Path] = []
 
 
@@ -75,7 +80,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def scratch_engine(url: str | None = None, **engine_kwargs) -> sa.Engine:
-    """An engine on a fresh, empty database (see the module docstring for how ``url`` is chosen)."""
+    """An engine on a fresh, empty database (see the module docstring for how ``url`` is chosen).
+
+    On PostgreSQL each scratch engine gets its own schema (its ``search_path``) in one scratch database per
+    server: a schema is created and dropped in milliseconds, where each ``CREATE``/``DROP DATABASE`` costs a
+    checkpoint.
+    """
     target = sa.make_url(resolve_url(url))
     if target.get_backend_name() == "sqlite":
         if target.database in (None, "", ":memory:"):
@@ -84,27 +94,45 @@ def scratch_engine(url: str | None = None, **engine_kwargs) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if target.get_backend_name() == "postgresql":
+        if not {"poolclass", "pool_size", "max_overflow"} & set(engine_kwargs):
+            # Each connection goes back to the server when released: a notebook that makes dozens of scratch
+            # engines must not keep a pool of idle connections open for each (the server allows ~100).
+            engine_kwargs["poolclass"] = sa.pool.NullPool
+        schema = f"scratch_{uuid.uuid4().hex[:12]}"
+        with _scratch_admin(target).begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        base = _scratch_admin(target).url
+        engine = sa.create_engine(base.update_query_dict({"options": f"-csearch_path={schema}"}), **engine_kwargs)
+        _scratch_engines.append(engine)
+        return engine
+    return sa.create_engine(target, **engine_kwargs)  # another server: used as it is, nothing dropped
+
+
+def _scratch_admin(server: sa.URL) -> sa.Engine:
+    """An engine on this server's scratch database, created on first use."""
+    key = server.set(query={}).render_as_string(hide_password=False)
+    if key not in _scratch_databases:
         name = f"course_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(target, isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         finally:
             admin.dispose()
-        engine = sa.create_engine(target.set(database=name), **engine_kwargs)
-        _scratch_databases.append((engine, target))
-        return engine
-    return sa.create_engine(target, **engine_kwargs)  # another server: used as it is, nothing dropped
+        _scratch_databases[key] = (sa.create_engine(server.set(database=name)), server)
+    return _scratch_databases[key][0]
 
 
 def stop_all() -> list[str]:
     """Drop the scratch PostgreSQL databases and remove the temporary folders; returns what it removed."""
     removed = []
+    while _scratch_engines:
+        _scratch_engines.pop().dispose()
     while _scratch_databases:
-        engine, admin_url = _scratch_databases.pop()
+        _key, (engine, server) = _scratch_databases.popitem()
         name = engine.url.database
         engine.dispose()
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -143,7 +171,8 @@ def shop_metadata() -> sa.MetaData:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("customer_id", sa.ForeignKey("customers.id"), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("created_at", sa.String(19), nullable=False),  # ISO text sorts the same on every engine
+        # timestamptz on PostgreSQL; SQLite has no date type, so SQLAlchemy stores ISO 8601 text there
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("total_cents", sa.Integer),  # NULL: not priced yet
     )
     sa.Table(
@@ -161,8 +190,12 @@ PRODUCTS = ["Keyboard", "Mouse", "Monitor", "USB-C cable", "Laptop stand", "Webc
 
 
 def make_shop(engine: sa.Engine, customers: int = 50, orders: int = 500, *, items: bool = True,
-              seed: int = 4) -> dict[str, int]:
-    """Create the shop tables on ``engine`` and fill them with repeatable random rows; returns row counts."""
+              seed: int = 4, shuffle: bool = False) -> dict[str, int]:
+    """Create the shop tables on ``engine`` and fill them with repeatable random rows; returns row counts.
+
+    ``shuffle`` inserts each table's rows in a random order, so that a query without ``ORDER BY`` does not
+    return them in id order by chance (PostgreSQL returns rows as they are stored; SQLite, by rowid).
+    """
     rng = random.Random(seed)
     md = shop_metadata()
     md.create_all(engine)
@@ -175,11 +208,14 @@ def make_shop(engine: sa.Engine, customers: int = 50, orders: int = 500, *, item
     for i in range(1, orders + 1):
         day = rng.randrange(0, 365)
         rows.append({"id": i, "customer_id": rng.randrange(1, customers + 1), "status": rng.choice(STATUSES),
-                     "created_at": f"2025-{1 + day // 31 % 12:02d}-{1 + day % 28:02d}T{day % 24:02d}:00:00",
+                     "created_at": datetime(2025, 1 + day // 31 % 12, 1 + day % 28, day % 24, tzinfo=UTC),
                      "total_cents": None if i % 97 == 0 else rng.randrange(500, 50000, 5)})
         if items:
             for product in rng.sample(range(1, len(goods) + 1), rng.randint(1, 3)):
                 lines.append({"order_id": i, "product_id": product, "quantity": rng.randint(1, 4)})
+    if shuffle:
+        for data in (people, goods, rows, lines):
+            rng.shuffle(data)
     with engine.begin() as conn:
         for table, data in (("customers", people), ("products", goods), ("orders", rows), ("order_items", lines)):
             if data:
@@ -207,12 +243,14 @@ def shop_with(url: str | None = None, **rows: list[dict]) -> sa.Engine:
     return engine
 
 
-def bank(url: str | None = None, balances: list[int] = (), *, cap: int | None = None) -> sa.Engine:
+def bank(url: str | None = None, balances: list[int] = (), *, cap: int | None = None,
+         **engine_kwargs) -> sa.Engine:
     """A fresh database with ``accounts`` 1..n holding ``balances`` (cents) and an empty ``transfers`` table.
 
-    ``cap`` adds a ceiling on every balance, so that crediting an account can fail after a debit succeeded.
+    ``cap`` adds a ceiling on every balance, so that crediting an account can fail after a debit succeeded;
+    ``engine_kwargs`` go to :func:`scratch_engine` (``pool_size=20`` for many threads at once).
     """
-    engine = scratch_engine(url)
+    engine = scratch_engine(url, **engine_kwargs)
     md = sa.MetaData()
     checks = [sa.CheckConstraint("balance_cents >= 0")]
     if cap is not None:
@@ -236,12 +274,22 @@ def balances(engine: sa.Engine) -> dict[int, int]:
         return dict(conn.execute(sa.text("SELECT id, balance_cents FROM accounts ORDER BY id")).all())
 
 
-def insert_documents(engine: sa.Engine, documents: list[dict], name: str = "events") -> sa.Table:
-    """Create a :func:`document_table` (if needed) and store ``documents`` with ids 1..n; returns the table."""
+def insert_documents(engine: sa.Engine, documents: list[dict], name: str = "events", *,
+                     order: list[int] | None = None) -> sa.Table:
+    """Create a :func:`document_table` (if needed) and store ``documents`` with ids 1..n; returns the table.
+
+    ``order`` (a permutation of 1..n) inserts the documents in that order instead, so that a table read without
+    ``ORDER BY`` does not come back sorted by id by chance (PostgreSQL returns rows as they are stored).
+    """
     table = document_table(name)
     table.create(engine, checkfirst=True)
+    rows = {i: {"id": i, "body": doc} for i, doc in enumerate(documents, start=1)}
+    order = list(order or rows)
+    if sorted(order) != sorted(rows):
+        raise ValueError(f"order must list the ids 1..{len(rows)} once each")
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{"id": i, "body": doc} for i, doc in enumerate(documents, start=1)])
+        for i in order:  # one row at a time: the physical order is the order given
+            conn.execute(table.insert(), rows[i])
     return table
 
 
@@ -258,6 +306,7 @@ class StatementLog:
     """The SQL statements sent while a :func:`count_statements` block ran."""
 
     statements: list[str] = field(default_factory=list)
+    parameters: list = field(default_factory=list)  # the bound values sent with each statement
 
     @property
     def count(self) -> int:
@@ -283,6 +332,7 @@ def count_statements(bind):
 
     def record(conn, cursor, statement, parameters, context, executemany):
         log.statements.append(statement)
+        log.parameters.append(parameters)
 
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
@@ -293,13 +343,22 @@ def count_statements(bind):
 
 @dataclass
 class Plan:
-    """A query plan: its text, and what it does in a form tests can read."""
+    """A query plan: its text, and what it does in a form tests can read.
+
+    An index is a *lookup* only for a leading run of its columns (an index on ``(a, b)`` finds ``a = 1`` or
+    ``a = 1 AND b = 2``, but not ``b = 2`` alone). A condition on a later column whose leading column has no
+    condition is checked while reading the whole index (a full index scan, listed in ``full_scans``) or, when
+    the engine can jump from one leading value to the next, a *skip scan* (``skip_scans``): neither counts as
+    a lookup of that column in :meth:`searches`.
+    """
 
     dialect: str
     lines: list[str]
     indexes: list[str] = field(default_factory=list)  # indexes the plan reads
-    conditions: list[str] = field(default_factory=list)  # the conditions looked up through an index
+    conditions: list[str] = field(default_factory=list)  # the conditions the engine applies inside an index
+    searched: list[str] = field(default_factory=list)  # columns found by an index lookup (a leading run)
     full_scans: list[str] = field(default_factory=list)  # tables (or indexes) read from end to end
+    skip_scans: list[str] = field(default_factory=list)  # indexes read by skipping over their leading column
     sorts: bool = False  # a separate sort step (an ORDER BY the index did not answer)
     execution_ms: float | None = None  # PostgreSQL EXPLAIN ANALYZE only
 
@@ -307,8 +366,8 @@ class Plan:
         return bool(self.indexes) if name is None else name.lower() in (i.lower() for i in self.indexes)
 
     def searches(self, column: str) -> bool:
-        """Whether an index lookup uses ``column`` (not just a filter applied to every row)."""
-        return any(re.search(rf"\b{re.escape(column)}\b", c, re.IGNORECASE) for c in self.conditions)
+        """Whether an index lookup finds rows by ``column`` (not a filter, a full index scan or a skip scan)."""
+        return any(re.search(rf"\b{re.escape(column)}\b", c, re.IGNORECASE) for c in self.searched)
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
@@ -346,6 +405,12 @@ def _sqlite_plan(conn, sql, params: dict) -> Plan:
                 plan.indexes.append(step["index"])
             if step["op"] == "SEARCH" and step["cond"]:
                 plan.conditions.append(step["cond"])
+                # SQLite lists the index's leading columns it uses, in order; ANY(col) is a skip scan over col
+                for term in step["cond"].split(" AND "):
+                    if term.startswith("ANY("):
+                        plan.skip_scans.append(step["index"] or step["table"])
+                        break
+                    plan.searched.append(term)
             if step["op"] == "SCAN":
                 plan.full_scans.append(step["table"])
     return plan
@@ -357,20 +422,49 @@ def _walk(node: dict):
         yield from _walk(child)
 
 
+def _index_columns(conn, index: str) -> list[str]:
+    """The key columns (or expressions) of a PostgreSQL index, in order."""
+    return list(conn.execute(sa.text(
+        "SELECT pg_get_indexdef(i.indexrelid, k, true) FROM pg_index AS i "
+        "CROSS JOIN LATERAL generate_series(1, i.indnkeyatts) AS k "
+        "WHERE i.indexrelid = to_regclass(:name) ORDER BY k"), {"name": '"' + index.replace('"', '""') + '"'}).scalars())
+
+
+def _mentions(condition: str, column: str) -> bool:
+    if re.fullmatch(r"\w+", column):
+        return re.search(rf"\b{column}\b", condition) is not None
+    return column.replace(" ", "") in condition.replace(" ", "")  # an expression such as lower(email)
+
+
 def _postgres_plan(conn, sql, params: dict, analyze: bool) -> Plan:
-    (document,) = _run(conn, "EXPLAIN (FORMAT JSON)", sql, params).one()
-    document = json.loads(document) if isinstance(document, str) else document
+    def nodes(options: str):
+        (document,) = _run(conn, f"EXPLAIN ({options}FORMAT JSON)", sql, params).one()
+        document = json.loads(document) if isinstance(document, str) else document
+        return list(_walk(document[0]["Plan"]))
+
     options = "ANALYZE, BUFFERS OFF" if analyze else "COSTS ON"
     text_lines = [row[0] for row in _run(conn, f"EXPLAIN ({options})", sql, params)]
     plan = Plan("postgresql", text_lines)
-    for node in _walk(document[0]["Plan"]):
+    found, measured = nodes(""), None
+    for position, node in enumerate(found):
         kind = node["Node Type"]
         if "Index Name" in node:
-            plan.indexes.append(node["Index Name"])
-            if node.get("Index Cond"):
-                plan.conditions.append(node["Index Cond"])
+            index, condition = node["Index Name"], node.get("Index Cond")
+            plan.indexes.append(index)
+            if condition:
+                plan.conditions.append(condition)
+                columns = _index_columns(conn, index)
+                lead = 0
+                while lead < len(columns) and _mentions(condition, columns[lead]):
+                    lead += 1
+                plan.searched.extend(columns[:lead])
+                if lead == 0:  # no condition on the leading column: the whole index, or a skip scan
+                    if measured is None:  # PostgreSQL 18 counts the descents into the index when it runs
+                        measured = nodes("ANALYZE, BUFFERS OFF, ")
+                    searches = measured[position].get("Index Searches", 1)
+                    (plan.skip_scans if searches > 1 else plan.full_scans).append(index)
             elif kind in {"Index Scan", "Index Only Scan"}:
-                plan.full_scans.append(node["Index Name"])
+                plan.full_scans.append(index)
         if kind == "Seq Scan":
             plan.full_scans.append(node["Relation Name"])
         if kind in {"Sort", "Incremental Sort"}:
@@ -407,6 +501,21 @@ def explain(bind, sql, params: dict | None = None, *, analyze: bool = False,
             conn.rollback()
 
 
+def lock_waiters(engine: sa.Engine, at_least: int = 1, timeout: float = 60.0) -> int:
+    """How many sessions of ``engine``'s PostgreSQL database wait for a lock, once at least ``at_least`` do
+    (or ``timeout`` seconds have passed): for showing one session blocked by another's uncommitted write."""
+    query = sa.text("SELECT COUNT(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    deadline = time.monotonic() + timeout
+    with engine.connect() as conn:
+        while True:
+            waiting = conn.execute(query).scalar_one()
+            conn.rollback()  # a fresh snapshot of pg_stat_activity on the next read
+            if waiting >= at_least or time.monotonic() > deadline:
+                return waiting
+            time.sleep(0.01)
+
+
 def best_time(func, *args, repeat: int = 5, number: int = 1, **kwargs) -> float:
     """The best of ``repeat`` timings of ``number`` calls, in seconds per call (for printed ratios)."""
     best = float("inf")
@@ -429,10 +538,34 @@ def alembic_config(url: str | sa.URL, directory: Path | None = None):
     config = Config(str(directory / "alembic.ini"))
     with redirect_stdout(io.StringIO()):  # init's chatter ("Creating directory ..."), not shown
         command.init(config, str(directory / "migrations"))
+    _log_progress_to_stdout(directory / "alembic.ini", directory / "migrations" / "env.py")
     config = Config(str(directory / "alembic.ini"))
     url = url if isinstance(url, str) else url.render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def _log_progress_to_stdout(ini: Path, env: Path) -> None:
+    """Alembic's progress lines ("Running upgrade -> 0001") are INFO log records that its template sends to
+    stderr, which a notebook shows in red as if they were errors: send them to stdout as plain output (root
+    warnings stay on stderr), and keep env.py from disabling every other logger of the process."""
+    text = ini.read_text()
+    replacements = [
+        ("[handlers]\nkeys = console\n", "[handlers]\nkeys = console,progress\n"),
+        ("[formatters]\nkeys = generic\n", "[formatters]\nkeys = generic,progress\n"),
+        ("[logger_alembic]\nlevel = INFO\nhandlers =\nqualname = alembic\n",
+         "[logger_alembic]\nlevel = INFO\nhandlers = progress\nqualname = alembic\npropagate = 0\n"),
+    ]
+    for old, new in replacements:
+        if old not in text:
+            return  # another Alembic template: leave it as it is
+        text = text.replace(old, new)
+    text += ("\n[handler_progress]\nclass = StreamHandler\nargs = (sys.stdout,)\nlevel = NOTSET\n"
+             "formatter = progress\n\n[formatter_progress]\nformat = alembic: %(message)s\n")
+    ini.write_text(text)
+    source = env.read_text()
+    env.write_text(source.replace("fileConfig(config.config_file_name)",
+                                  "fileConfig(config.config_file_name, disable_existing_loggers=False)"))
 
 
 def engine_comparison() -> list[dict]:
