@@ -20,14 +20,17 @@ c.Execute.interrupt_on_timeout = True
 # The grading kernel keeps no history file and logs only errors (its start-up warnings mean nothing here).
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
-# nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: when the kernel dies, the
-# running cell and every cell after it get an error, so they score zero instead of passing for lack of output.
+# nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: a cell whose kernel hangs past
+# the interrupt or dies gets an error (it scores zero instead of passing for lack of output), the kernel is
+# restarted and the other parts are graded; the test helpers are restored before every test cell, and what the
+# tamper check found goes to FlagForReview, which runs after the scores are saved and marks them for review.
 c.Autograde.autograde_preprocessors = [
     "course.grading.preprocessors.SafeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "course.grading.preprocessors.FlagForReview",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

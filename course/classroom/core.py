@@ -312,8 +312,9 @@ def feedback(room: Classroom, stem: str) -> tuple[list[str], list[str]]:
 
 
 def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Path]:
-    """Write the grades: ``grades.csv`` (nbgrader's columns, one row per student and assignment) and
-    ``grades-lms.csv`` (one row per student, one points column per assignment: what an LMS imports)."""
+    """Write the grades: ``grades.csv`` (nbgrader's columns, one row per student and assignment, and
+    ``needs_review``: why a submission was flagged, empty when it was not) and ``grades-lms.csv`` (one row per
+    student, one points column per assignment: what an LMS imports)."""
     from nbgrader.api import MissingEntry
 
     folder = Path(output) if output else room.root / "exports"
@@ -331,24 +332,38 @@ def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Pat
                     sub = gradebook.find_submission(assignment.name, student.id)
                     raw, penalty, when = sub.score, sub.late_submission_penalty or 0.0, sub.timestamp
                     score = max(0.0, raw - penalty)
+                    review = _review(room, assignment.name, student.id, sub)
                 except MissingEntry:
-                    raw, penalty, score, when = 0.0, 0.0, 0.0, None
+                    raw, penalty, score, when, review = 0.0, 0.0, 0.0, None, ""
                 long_rows.append({"assignment": assignment.name, "duedate": assignment.duedate or "",
                                   "timestamp": when or "", "student_id": student.id,
                                   "last_name": student.last_name or "", "first_name": student.first_name or "",
                                   "email": student.email or "", "raw_score": raw,
                                   "late_submission_penalty": penalty, "score": score,
-                                  "max_score": assignment.max_score})
+                                  "max_score": assignment.max_score, "needs_review": review})
                 wide[student.id][f"{assignment.name} ({assignment.max_score:g})"] = score
         totals = {a.name: a.max_score for a in assignments}
     long_path, wide_path = folder / "grades.csv", folder / "grades-lms.csv"
     keys = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-            "raw_score", "late_submission_penalty", "score", "max_score"]
+            "raw_score", "late_submission_penalty", "score", "max_score", "needs_review"]
     _write_csv(long_path, keys, long_rows)
     columns = ["student_id", "lms_user_id", "email", "last_name", "first_name",
                *[f"{name} ({points:g})" for name, points in totals.items()]]
     _write_csv(wide_path, columns, list(wide.values()))
     return long_path, wide_path
+
+
+def _review(room: Classroom, stem: str, student: str, submission) -> str:
+    """Why a submission needs review: the tamper check's reasons kept in its autograded notebooks, else
+    "flagged" when a notebook is flagged in the gradebook (by autograde, or by a grader in formgrader)."""
+    from course.grading.tamper import review_notes
+
+    reasons = []
+    for notebook in sorted((room.root / "autograded" / student / stem).glob("*.ipynb")):
+        reasons.extend(r for r in review_notes(notebook) if r not in reasons)
+    if not reasons and any(nb.flagged for nb in submission.notebooks):
+        reasons.append("flagged in the gradebook")
+    return "; ".join(reasons)
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:

@@ -59,6 +59,7 @@ class GradeResult:
     parts: list[PartResult]
     restored: list[str] = field(default_factory=list)
     feedback: str | None = None
+    review: list[str] = field(default_factory=list)  # why the tamper check flagged it (course.grading.tamper)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -153,11 +154,14 @@ def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
 
 def _explain(cell, answer_cells, timeout: int) -> str:
     """One line on why a test cell failed (or 'passed')."""
+    from course.grading.preprocessors import KERNEL_DIED, KERNEL_RESTARTED
+
     for source in [*answer_cells, cell]:
         for output in source.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == KERNEL_RESTARTED:
+                return output["evalue"]  # timed out or died, and the kernel was restarted: it says which
             if output.get("output_type") == "error" and output.get("ename") in TIMEOUT_NAMES:
                 return f"timed out after {timeout} s (an infinite loop, or work that never ends?)"
-    from course.grading.preprocessors import KERNEL_DIED
 
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     if not errors:
@@ -217,6 +221,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
+        # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
+        config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
@@ -232,6 +238,9 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             if not graded:
                 raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
             parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
+            from course.grading.tamper import review_notes
+
+            review = review_notes(autograded)
         finally:
             stop_kernel(kernel)
         feedback = None
@@ -241,7 +250,7 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
                 feedback_to.mkdir(parents=True, exist_ok=True)
                 feedback = str(shutil.copy(html, feedback_to / html.name))
     score = sum(p.points for p in parts)
-    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, review)
 
 
 def _feedback_job(config, stem: str) -> None:
