@@ -163,7 +163,7 @@ class SafeExecute(Execute):
             names = tamper.setup_names([cell.source])
             self._protected |= names
         elif _is_test_cell(cell) and _meta(cell).get("grade_id") in self._trusted_ids:
-            names = tamper.setup_names([cell.source], checks=False) & self._protected
+            names = self._protected  # a test cell may rebind them (in a loop, say): what it left is the tests'
         else:
             return
         if names:

@@ -74,10 +74,10 @@ def _python_source(source: str) -> list[tuple[str, str]]:
     return [("python", source)]
 
 
-def setup_names(sources: list[str], *, checks: bool = True) -> set[str]:
-    """Names the trusted setup cells bind at top level (imports and plain assignments): the tests use them
-    (with the check helpers' names unless ``checks`` is false)."""
-    names = set(CHECK_NAMES) if checks else set()
+def setup_names(sources: list[str]) -> set[str]:
+    """Names the trusted setup cells bind at top level (imports and plain assignments), and the check
+    helpers' names: the tests use them."""
+    names = set(CHECK_NAMES)
     for source in sources:
         for kind, text in _python_source(source):
             try:
