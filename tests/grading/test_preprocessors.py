@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from factories import REPO, answer_with
+from factories import answer_with, make_course
 
 from course.grading.grader import grade_notebook
 from course.platform import authoring as a
@@ -50,17 +50,8 @@ def _source() -> nbformat.NotebookNode:
 
 @pytest.fixture(scope="module")
 def guarded_course(tmp_path_factory) -> Path:
-    from course.platform.build import _generate_into
-
     root = tmp_path_factory.mktemp("guarded-course")
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    source = root / "solutions" / STEM / f"{STEM}.ipynb"
-    source.parent.mkdir(parents=True)
-    nbformat.write(_source(), source)
-    scratch = root / ".scratch"
-    scratch.mkdir()
-    shutil.copytree(_generate_into(STEM, scratch, solutions=root / "solutions"), root / "exercises" / STEM)
-    shutil.rmtree(scratch)
+    make_course(root, STEM, _source())
     return root
 
 
