@@ -40,7 +40,7 @@ from pathlib import Path
 
 from course.classroom.core import Classroom, ClassroomError, submitted_students
 from course.grading.grader import GradingError, PartResult, _parts, _tampered, check_json, read_notebook
-from course.grading.nbconfig import prestart_kernel, quiet, stop_kernel
+from course.grading.nbconfig import GAVE_UP, prestart_kernel, quiet, stop_kernel
 from course.grading.tamper import review_notes
 from course.platform import paths
 
@@ -226,8 +226,14 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
         elif not any(note.startswith("not graded") for note in notes):
             notes.append(f"not graded: nbgrader failed ({_last_line(outcome)})")
         notes.extend(f"needs review: {finding}" for finding in review)
+        success = bool(outcome["success"])
+        if any(part.message == GAVE_UP for part in parts):
+            # A part hung or died and the kernel could not be brought back: the rest was never run.
+            notes.append("not graded: a part hung or killed the kernel, and it could not be restarted "
+                         "to grade the others")
+            success = False
         newer = state is not None and (prior is None or state["timestamp"] != prior["timestamp"])
-        return _Outcome(student, bool(outcome["success"]), state, parts, notes, review, newer)
+        return _Outcome(student, success, state, parts, notes, review, newer)
     except Exception:  # noqa: BLE001 - one student's failure must not stop the class
         return _Outcome(student, False, None, [], [*notes, f"not graded: {traceback.format_exc().splitlines()[-1]}"])
     finally:

@@ -362,7 +362,7 @@ def _review(room: Classroom, stem: str, student: str, submission) -> str:
     for notebook in sorted((room.root / "autograded" / student / stem).glob("*.ipynb")):
         reasons.extend(r for r in review_notes(notebook) if r not in reasons)
     if not reasons and any(nb.flagged for nb in submission.notebooks):
-        reasons.append("flagged in the gradebook")
+        reasons.append("flagged in the gradebook (by autograde: see its summary; or by a grader)")
     return "; ".join(reasons)
 
 

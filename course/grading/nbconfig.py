@@ -16,9 +16,11 @@ from traitlets.config import Config, PyFileConfigLoader
 
 from course.platform.paths import course_root
 
-__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED"]
+__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED", "KERNEL_RESTARTED", "GAVE_UP"]
 
 KERNEL_DIED = "KernelDied"
+KERNEL_RESTARTED = "KernelRestarted"  # SafeExecute's error for a cell that hung or died; its message says which
+GAVE_UP = "the kernel could not be restarted after an earlier part hung or died, so this part was not run"
 PRESTARTED: list = []
 
 

@@ -38,12 +38,11 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer, List, Unicode
 
 from course.grading import tamper
-from course.grading.nbconfig import KERNEL_DIED, PRESTARTED, nbgrader_config
+from course.grading.nbconfig import GAVE_UP, KERNEL_DIED, KERNEL_RESTARTED, PRESTARTED, nbgrader_config
 
 __all__ = ["nbgrader_config", "HideTestTracebacks", "SafeExecute", "FlagForReview", "KERNEL_DIED",
-           "KERNEL_RESTARTED", "MAX_RESTARTS"]
+           "KERNEL_RESTARTED", "MAX_RESTARTS", "GAVE_UP"]
 
-KERNEL_RESTARTED = "KernelRestarted"
 MAX_RESTARTS = 3
 REVIEW_RESOURCE = "course_review"
 
@@ -149,8 +148,7 @@ class SafeExecute(Execute):
                 if _is_answer_cell(cell):
                     broken[index] = why
                 if not self._restart(upto=index, skip=set(broken)):
-                    self._fail_from(self.nb, index + 1, "the kernel could not be restarted after this "
-                                    "part; not graded")
+                    self._fail_from(self.nb, index + 1, GAVE_UP)
                     return
             else:
                 self._remember(cells[index])
@@ -163,7 +161,8 @@ class SafeExecute(Execute):
             names = tamper.setup_names([cell.source])
             self._protected |= names
         elif _is_test_cell(cell) and _meta(cell).get("grade_id") in self._trusted_ids:
-            names = self._protected  # a test cell may rebind them (in a loop, say): what it left is the tests'
+            # A test cell may rebind them (in a loop, say): what it left is the tests'.
+            names = tamper.bound_names(cell.source) & self._protected
         else:
             return
         if names:
@@ -283,8 +282,8 @@ class SafeExecute(Execute):
         for cell in nb.cells[first:]:
             if cell.cell_type != "code":
                 continue
-            cell.outputs = [*cell.get("outputs", []), _error(
-                KERNEL_DIED, why or "the kernel died before this cell finished; it was not graded as passed")]
+            cell.outputs = [*cell.get("outputs", []), _error(KERNEL_RESTARTED, why) if why else _error(
+                KERNEL_DIED, "the kernel died before this cell finished; it was not graded as passed")]
 
 
 class FlagForReview(NbGraderPreprocessor):

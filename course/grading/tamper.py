@@ -41,7 +41,11 @@ SUSPECT_MODULES = {"gc": "the garbage collector's object lists", "ctypes": "raw 
                    "nbgrader": "the grader", "IPython": "the IPython shell", "ipykernel": "the kernel",
                    "jupyter_client": "the kernel's messaging", "signal": "signal handlers (interrupts)",
                    "_testcapi": "CPython internals", "course.grading": "the course's grading code",
-                   "course.platform": "the course's own tools", "course.classroom": "the classroom tools"}
+                   "course.platform": "the course's own tools", "course.classroom": "the classroom tools",
+                   "subprocess": "other programs, which the guard cannot watch", "pty": "a pseudo-terminal"}
+# os functions that run another program or process, which the guard in the kernel cannot watch.
+OS_PROGRAMS = ("system", "popen", "fork", "forkpty", "execv", "execve", "execvp", "execl", "execlp", "spawnv",
+               "spawnl", "spawnlp", "spawnvp", "posix_spawn", "posix_spawnp")
 SUSPECT_CALLS = {"exec", "eval", "compile", "__import__", "globals", "breakpoint", "get_ipython"}
 SUSPECT_ATTRIBUTES = {"__code__", "__globals__", "__builtins__", "__closure__", "__defaults__", "__kwdefaults__",
                       "__subclasses__", "__bases__", "f_globals", "f_locals", "f_back", "f_builtins",
@@ -90,6 +94,30 @@ def setup_names(sources: list[str]) -> set[str]:
                 elif isinstance(node, ast.Assign):
                     for target in node.targets:
                         names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def bound_names(source: str) -> set[str]:
+    """Every name a cell binds in the notebook's namespace (in loops and ``with`` blocks too; not inside
+    functions, classes or comprehensions)."""
+    names: set[str] = set()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return names
+    todo = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+        todo.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -178,6 +206,8 @@ class _Reader(ast.NodeVisitor):
         for alias in node.names:
             full = f"{module}.{alias.name}"
             self._imported(full)
+            if module == "os" and alias.name in OS_PROGRAMS:
+                self.note(f"uses os.{alias.name} (another program or process, which the guard cannot watch)")
             local = alias.asname or alias.name
             if alias.name in CHECK_NAMES and module in ("course", "course.grading.checks"):
                 continue  # the same helpers the setup imports: harmless
@@ -219,6 +249,8 @@ class _Reader(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node):
+        if node.attr in OS_PROGRAMS and self.root(node) == "os":
+            self.note(f"uses os.{node.attr} (another program or process, which the guard cannot watch)")
         if node.attr in SUSPECT_ATTRIBUTES:
             base = self.root(node)
             if node.attr not in ("modules", "stack", "excepthook", "displayhook", "meta_path") or \

@@ -177,3 +177,42 @@ def test_classroom_autograde_flags_forgeries_in_summary_gradebook_and_export(gua
     assert "rebinds 'check'" in rows["helpers"]["needs_review"]
     assert "always returns True" in rows["equal"]["needs_review"]
     assert "sys.modules" in rows["modules"]["needs_review"]
+
+
+def test_a_resubmission_that_cannot_be_graded_does_not_keep_the_old_score(guarded_course, monkeypatch, tmp_path):
+    """A kernel that cannot be restarted (here: no restart allowed) leaves the submission not graded; the
+    earlier submission's 5 points are not kept against the new timestamp: zero, flagged, needs review."""
+    from nbgrader.api import Gradebook
+
+    from course.classroom import core as classroom
+    from course.classroom.autograde import autograde
+
+    monkeypatch.setenv("BACKEND_COURSE_ROOT", str(guarded_course))
+    room = classroom.init(tmp_path / "class")
+    with open(room.root / classroom.CONFIG_NAME, "a", encoding="utf-8") as config:
+        config.write("c.SafeExecute.max_restarts = 0\n")
+    room = classroom.Classroom.open(room.root)
+    classroom.release(room, STEM)
+    folder = room.root / "submitted" / "sam" / STEM
+
+    def submit(add: str, when: str) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(guarded_course / "exercises" / STEM, folder)
+        answer_with(folder / f"{STEM}.ipynb", "add", add)
+        answer_with(folder / f"{STEM}.ipynb", "half", HALF)
+        (folder / "timestamp.txt").write_text(f"{when} UTC")
+
+    submit("def add(a, b):\n    return a + b", "2025-03-01 10:00:00.000000")
+    (first,) = autograde(room, STEM, timeout=2).students
+    assert (first.status, first.score) == ("graded", 5)
+    submit("def add(a, b):\n    return sum(range(10**12))", "2025-03-02 10:00:00.000000")
+    (second,) = autograde(room, STEM, timeout=2).students
+    assert second.status == "not graded" and second.score is None
+    assert any("could not be restarted" in note for note in second.notes)
+    with Gradebook(room.db_url, room.course_id) as gradebook:
+        submission = gradebook.find_submission(STEM, "sam")
+        assert submission.timestamp.day == 2 and submission.score == 0
+        assert all(nb.flagged for nb in submission.notebooks)
+    long_path, _ = classroom.export(room)
+    (row,) = list(csv.DictReader(long_path.open(encoding="utf-8")))
+    assert row["score"] == "0.0" and row["needs_review"]

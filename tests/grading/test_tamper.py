@@ -12,6 +12,7 @@ import pytest
 
 from course.grading import tamper
 from course.platform import authoring as a
+from course.platform import manifest
 
 SETUP = "from course import check, check_that, check_raises\nfrom course.steps import step02_web_concepts as web"
 TESTS = 'check("add", add(2, 3), 5)'
@@ -70,11 +71,28 @@ def test_honest_answers_are_not_flagged(answer):
     ("open('/home/teacher/class/solutions/01/01.ipynb')", "names the path"),
     ("%%writefile helper.py\nimport builtins\nbuiltins.len = lambda x: 0", "imports builtins"),
     ("%run ../../other/01.ipynb", "runs the IPython magic %run"),
+    ("import subprocess\nsubprocess.run(['sqlite3', 'x.db'])", "imports subprocess"),
+    ("import os\nos.system('echo > ~/x')", "uses os.system"),
+    ("from os import fork", "uses"),
 ])
 def test_forgeries_are_named(answer, reason):
     found = _findings(answer)
     assert any(reason in line for line in found), found
     assert all(line.startswith("answer cell 'add'") for line in found)
+
+
+@pytest.mark.parametrize("stem", [s.stem for s in manifest.steps(ready_only=True, with_exercise=True)])
+def test_no_reference_solution_of_the_course_is_flagged(stem):
+    """The ten exercises' own solutions: the static check finds nothing in them (the guard's side is checked
+    by grading them, in tests/test_exercises.py)."""
+    import nbformat
+
+    from course.platform import paths
+
+    nb = nbformat.read(paths.solution_path(stem), as_version=4)
+    trusted = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("locked")}
+    assert tamper.static_findings(nb, trusted) == []
 
 
 def test_a_cell_the_student_added_is_read_too_and_named_by_position():
@@ -190,3 +208,9 @@ def test_guard_reports_files_and_interpreter_games(tmp_path, student, reason):
     result = _guarded(tmp_path, student + "\ndef add(a, b): return a + b")
     assert result["passed"] is True  # nothing unearned here: only reported
     assert any(reason in line for line in result["findings"]), result["findings"]
+
+
+def test_bound_names_sees_loops_and_with_blocks_but_not_function_bodies():
+    source = "for x in y:\n    run = f(x)\nwith open(p) as fh:\n    pass\nimport a.b as c, d.e\n" \
+             "def g():\n    z = 1\n[q for q in r]\n"
+    assert tamper.bound_names(source) == {"x", "run", "fh", "c", "d", "g"}
