@@ -25,14 +25,17 @@ from course.grading.nbconfig import STDERR_AS_OUTPUT  # noqa: E402
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR",
                              f"--IPKernelApp.exec_lines={STDERR_AS_OUTPUT}"]
 
-# nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: when the kernel dies, the
-# running cell and every cell after it get an error, so they score zero instead of passing for lack of output.
+# nbgrader's autograde steps, with Execute replaced by the course's SafeExecute: a cell whose kernel hangs past
+# the interrupt or dies gets an error (it scores zero instead of passing for lack of output), the kernel is
+# restarted and the other parts are graded; the test helpers are restored before every test cell, and what the
+# tamper check found goes to FlagForReview, which runs after the scores are saved and marks them for review.
 c.Autograde.autograde_preprocessors = [
     "course.grading.preprocessors.SafeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "course.grading.preprocessors.FlagForReview",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

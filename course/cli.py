@@ -125,6 +125,9 @@ def _print_result(result) -> None:
     click.echo(f"score: {result.score:g} / {result.max_score:g}")
     for note in result.restored:
         click.echo(f"note: {note}")
+    if result.review:
+        click.echo(f"needs review: {result.review[0]}"
+                   + (f" (and {len(result.review) - 1} more)" if len(result.review) > 1 else ""))
     if result.feedback:
         click.echo(f"feedback: {result.feedback}")
 

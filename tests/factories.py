@@ -59,21 +59,22 @@ def fixture_source() -> nbformat.NotebookNode:
     ])
 
 
-def make_course(root: Path) -> Path:
-    """A course root holding the fixture's source and its nbgrader release; returns the release notebook."""
+def make_course(root: Path, stem: str = FIXTURE, source: nbformat.NotebookNode | None = None) -> Path:
+    """A course root holding an exercise's source (the fixture's unless ``source`` is given) and its nbgrader
+    release; returns the release notebook."""
     from course.platform.build import _generate_into
 
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    source = root / "solutions" / FIXTURE / f"{FIXTURE}.ipynb"
-    source.parent.mkdir(parents=True)
-    nbformat.write(fixture_source(), source)
+    path = root / "solutions" / stem / f"{stem}.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(source if source is not None else fixture_source(), path)
     scratch = root / ".scratch"
     scratch.mkdir()
-    release = _generate_into(FIXTURE, scratch, solutions=root / "solutions")
-    shutil.copytree(release, root / "exercises" / FIXTURE)
+    release = _generate_into(stem, scratch, solutions=root / "solutions")
+    shutil.copytree(release, root / "exercises" / stem)
     shutil.rmtree(scratch)
-    return root / "exercises" / FIXTURE / f"{FIXTURE}.ipynb"
+    return root / "exercises" / stem / f"{stem}.ipynb"
 
 
 def answer_with(notebook: Path, grade_id: str, source: str) -> None:

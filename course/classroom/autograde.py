@@ -15,10 +15,14 @@ the class's gradebook, one student at a time. The pipeline, in order (each step 
 4. merge, serially in the parent — what autograding changed for that student (timestamp, automatic scores,
    needs-manual-grade flags, automatic comments, late penalties) goes into the class's gradebook (SQLite or
    PostgreSQL) through nbgrader's Gradebook API, committed once per student;
-5. report — score per student, and notes: test cells restored, invalid JSON, timed-out parts, dead kernel.
+5. report — score per student, and notes: test cells restored, invalid JSON, timed-out parts, dead kernel,
+   and ``needs review: …`` when the tamper check (:mod:`course.grading.tamper`) caught the submission
+   switching its tests off; such a submission keeps its score, flagged, with every grade marked
+   needs-manual-grade in the gradebook (formgrader shows it) and the reason in the export.
 
-A submission that cannot be graded is reported and leaves the gradebook as nbgrader would; the rest of the
-class is still graded.
+A submission that cannot be graded is reported ``not graded``; the rest of the class is still graded. If an
+earlier submission of that student had scores, they are not kept against the new submission's timestamp: its
+automatic scores become zero, marked needs-manual-grade and flagged, with the reason in the export.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from pathlib import Path
 
 from course.classroom.core import Classroom, ClassroomError, submitted_students
 from course.grading.grader import GradingError, PartResult, _parts, _tampered, check_json, read_notebook
-from course.grading.nbconfig import prestart_kernel, quiet, stop_kernel
+from course.grading.nbconfig import GAVE_UP, prestart_kernel, quiet, stop_kernel
+from course.grading.tamper import review_notes
+from course.platform import paths
 
 __all__ = ["autograde", "AutogradeReport", "StudentReport"]
 
@@ -66,6 +72,7 @@ class StudentReport:
     @property
     def final_score(self) -> float | None:
         return None if self.score is None else max(0.0, self.score - self.late_penalty)
+    review: list[str] = field(default_factory=list)  # why it needs review (the tamper check), if it does
 
 
 @dataclass
@@ -86,6 +93,8 @@ class _Outcome:
     state: dict | None
     parts: list[PartResult]
     notes: list[str]
+    review: list[str] = field(default_factory=list)
+    newer: bool = False  # the gradebook's timestamp moved on: the scores in ``state`` belong to this submission
 
 
 # -- the gradebook state of one student's submission, read and written through nbgrader's API --------------
@@ -200,6 +209,9 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
                 _write_state(gradebook, stem, student, prior, ALL_FIELDS)
         config = copy.deepcopy(job["config"])
         config.CourseDirectory.db_url = url
+        # The kernel must not open the class folder (gradebook, other submissions), the scratch gradebooks,
+        # the solutions or the exchange; only its own autograded folder and the temporary folder.
+        config.SafeExecute.guard_forbidden = job["forbidden"]
         coursedir = CourseDirectory(config=config)
         coursedir.assignment_id, coursedir.student_id = stem, student
         app = Autograde(coursedir=coursedir, config=config)
@@ -211,13 +223,22 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
                 grades = {} if state is None else {
                     g.name: (g.score, g.max_score)
                     for g in gradebook.find_submission_notebook(stem, stem, student).grades if g.cell_type == "code"}
-        parts = []
+        parts, review = [], []
         autograded = root / "autograded" / student / stem / f"{stem}.ipynb"
         if outcome["success"] and autograded.exists() and grades:
             parts = _parts(autograded, grades, job["timeout"])
+            review = review_notes(autograded)
         elif not any(note.startswith("not graded") for note in notes):
             notes.append(f"not graded: nbgrader failed ({_last_line(outcome)})")
-        return _Outcome(student, bool(outcome["success"]), state, parts, notes)
+        notes.extend(f"needs review: {finding}" for finding in review)
+        success = bool(outcome["success"])
+        if any(part.message == GAVE_UP for part in parts):
+            # A part hung or died and the kernel could not be brought back: the rest was never run.
+            notes.append("not graded: a part hung or killed the kernel, and it could not be restarted "
+                         "to grade the others")
+            success = False
+        newer = state is not None and (prior is None or state["timestamp"] != prior["timestamp"])
+        return _Outcome(student, success, state, parts, notes, review, newer)
     except Exception:  # noqa: BLE001 - one student's failure must not stop the class
         return _Outcome(student, False, None, [], [*notes, f"not graded: {traceback.format_exc().splitlines()[-1]}"])
     finally:
@@ -280,7 +301,8 @@ def autograde(room: Classroom, stem: str, *, jobs: int = 1, force: bool = False,
         _JOB.clear()
         _JOB.update(stem=stem, root=str(room.root), course_id=room.course_id, config=config, scratch=scratch,
                     template=str(template), release=room.release_notebook(stem),
-                    timeout=int(config.Execute.timeout))
+                    timeout=int(config.Execute.timeout),
+                    forbidden=[str(room.root), scratch, str(paths.solutions_dir()), str(room.exchange)])
         try:
             with ExitStack() as stack:
                 gradebook = None
@@ -320,8 +342,22 @@ def _merge(gradebook, stem: str, outcome: _Outcome) -> StudentReport:
     with quiet():
         _write_state(gradebook, stem, outcome.student, outcome.state, AUTOGRADER_FIELDS)
         submission = gradebook.find_submission(stem, outcome.student)
+        if status != "graded" or outcome.review:
+            _flag(gradebook, submission, zero=status != "graded" and outcome.newer)
         score, max_score = submission.score, submission.max_score
         penalty = sum(notebook.late_submission_penalty or 0.0 for notebook in submission.notebooks)
     if status != "graded":
         score = None
-    return StudentReport(outcome.student, status, score, max_score, notes, outcome.parts, penalty)
+    return StudentReport(outcome.student, status, score, max_score, notes, outcome.parts, penalty, outcome.review)
+
+
+def _flag(gradebook, submission, *, zero: bool) -> None:
+    """Mark a submission for the instructor: flagged, every grade needs-manual-grade; ``zero`` also sets
+    its automatic scores to zero (a submission that was not graded keeps no earlier submission's score)."""
+    for notebook in submission.notebooks:
+        notebook.flagged = True
+        for grade in notebook.grades:
+            grade.needs_manual_grade = True
+            if zero and grade.auto_score:
+                grade.auto_score = 0.0
+    gradebook.db.commit()

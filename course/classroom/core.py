@@ -451,7 +451,8 @@ def feedback(room: Classroom, stem: str) -> tuple[list[str], list[str], dict[str
 
 
 def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Path, dict[str, str]]:
-    """Write the grades: ``grades.csv`` (nbgrader's columns, one row per student and assignment) and
+    """Write the grades: ``grades.csv`` (nbgrader's columns, one row per student and assignment, and
+    ``needs_review``: why a submission was flagged, empty when it was not) and
     ``grades-lms.csv`` (one row per student, one points column per assignment: what an LMS imports).
 
     Returns the two paths and ``failed``: a student whose grades cannot be read is left out of both files
@@ -464,7 +465,7 @@ def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Pat
         students = sorted(gradebook.students, key=lambda s: s.id)
         for student in students:
             try:
-                rows, row = _student_rows(gradebook, student, assignments)
+                rows, row = _student_rows(room, gradebook, student, assignments)
             except Exception as error:  # noqa: BLE001 - one student's record must not stop the class's export
                 failed[student.id] = f"not exported: {type(error).__name__}: {error}"
                 gradebook.db.rollback()
@@ -474,7 +475,7 @@ def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Pat
         totals = {a.name: a.max_score for a in assignments}
     long_path, wide_path = folder / "grades.csv", folder / "grades-lms.csv"
     keys = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-            "raw_score", "late_submission_penalty", "score", "max_score"]
+            "raw_score", "late_submission_penalty", "score", "max_score", "needs_review"]
     _write_csv(long_path, keys, long_rows)
     columns = ["student_id", "lms_user_id", "email", "last_name", "first_name",
                *[f"{name} ({points:g})" for name, points in totals.items()]]
@@ -482,7 +483,7 @@ def export(room: Classroom, output: Path | str | None = None) -> tuple[Path, Pat
     return long_path, wide_path, failed
 
 
-def _student_rows(gradebook, student, assignments) -> tuple[list[dict], dict]:
+def _student_rows(room, gradebook, student, assignments) -> tuple[list[dict], dict]:
     """One student's rows of grades.csv and row of grades-lms.csv."""
     from nbgrader.api import MissingEntry
 
@@ -496,13 +497,28 @@ def _student_rows(gradebook, student, assignments) -> tuple[list[dict], dict]:
             sub = gradebook.find_submission(assignment.name, student.id)
             raw, penalty, when = sub.score, sub.late_submission_penalty or 0.0, sub.timestamp
             score = max(0.0, raw - penalty)
+            review = _review(room, assignment.name, student.id, sub)
         except MissingEntry:
-            raw, penalty, score, when = 0.0, 0.0, 0.0, None
+            raw, penalty, score, when, review = 0.0, 0.0, 0.0, None, ""
         long_rows.append({"assignment": assignment.name, "duedate": assignment.duedate or "",
                           "timestamp": when or "", "student_id": student.id, **person, "raw_score": raw,
-                          "late_submission_penalty": penalty, "score": score, "max_score": assignment.max_score})
+                          "late_submission_penalty": penalty, "score": score, "max_score": assignment.max_score,
+                          "needs_review": review})
         wide[f"{assignment.name} ({assignment.max_score:g})"] = score
     return long_rows, wide
+
+
+def _review(room: Classroom, stem: str, student: str, submission) -> str:
+    """Why a submission needs review: the tamper check's reasons kept in its autograded notebooks, else
+    "flagged" when a notebook is flagged in the gradebook (by autograde, or by a grader in formgrader)."""
+    from course.grading.tamper import review_notes
+
+    reasons = []
+    for notebook in sorted((room.root / "autograded" / student / stem).glob("*.ipynb")):
+        reasons.extend(r for r in review_notes(notebook) if r not in reasons)
+    if not reasons and any(nb.flagged for nb in submission.notebooks):
+        reasons.append("flagged in the gradebook (by autograde: see its summary; or by a grader)")
+    return "; ".join(reasons)
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:

@@ -9,6 +9,8 @@ microseconds: no imports beyond the standard library, no I/O but that one line.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import reprlib
 
 __all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises"]
@@ -64,15 +66,137 @@ def _show(value) -> str:
     return _short.repr(value)
 
 
-def _equal(got, expected) -> bool:
-    if isinstance(got, bool) != isinstance(expected, bool):
-        return False  # True == 1 in Python, but a check that wants a bool wants a bool
-    if isinstance(expected, float) and isinstance(got, int | float):
-        return math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9)
+def _equal(got, expected, depth: int = 0) -> bool:
+    """``got == expected``, judged by ``expected``'s type so that the learner's object cannot decide it.
+
+    - ``True``, ``False`` and ``None`` want exactly themselves (``True == 1`` in Python, not here);
+    - a number wants a number (an ``int`` subclass such as ``HTTPStatus``, a numpy number, a float for an
+      int of the same value), compared as the plain value it converts to (``__index__``, ``__float__``
+      must return a real ``int`` or ``float``, so an object that "equals anything" has nothing to offer);
+    - a ``str``, ``bytes``, list, tuple, dict or set wants one of those (subclasses welcome), compared
+      element by element with these same rules, through the built-in type's own methods;
+    - anything else wants an instance of ``expected``'s type, compared by that type's ``__eq__``: a
+      subclass overriding ``__eq__`` is not asked.
+    """
+    if depth > 100:
+        return False  # a structure nested this deep is not an answer a check expects
     try:
-        return bool(got == expected)
-    except Exception:  # noqa: BLE001 - e.g. an array compared with a list: not equal
+        return _equal_by_type(got, expected, depth)
+    except Exception:  # noqa: BLE001 - e.g. an array compared with a list, a broken __index__: not equal
         return False
+
+
+def _equal_by_type(got, expected, depth: int) -> bool:
+    if expected is None or isinstance(expected, bool):
+        return got is expected
+    if isinstance(got, bool):
+        return False  # a bool where a number, a string or a list is expected
+    if isinstance(expected, numbers.Number):
+        return _same_number(got, expected)
+    for kind in (str, bytes, list, tuple, dict, set, frozenset):
+        if isinstance(expected, kind):
+            return _SAME[kind](got, expected, depth)
+    kind = type(expected)
+    if not isinstance(got, kind) or type(got).__eq__ is not kind.__eq__:
+        return False  # a subclass with an __eq__ of its own (datetime for a date, or a forgery): not equal
+    result = kind.__eq__(expected, got)
+    return result is not NotImplemented and bool(result)
+
+
+def _same_number(got, expected) -> bool:
+    if not isinstance(got, numbers.Number):
+        return False
+    if isinstance(expected, numbers.Integral) and isinstance(got, numbers.Integral):
+        return operator.index(got) == operator.index(expected)
+    if isinstance(expected, numbers.Real) and isinstance(got, numbers.Real):
+        mine, theirs = float(got), float(expected)
+        if isinstance(expected, numbers.Integral):
+            return mine == theirs  # 2.0 for 2 passes, as it always did; 2.5 does not
+        if math.isnan(theirs):
+            return math.isnan(mine)
+        return math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-9)
+    if not isinstance(got, numbers.Real | type(expected)):
+        return False
+    result = type(expected).__eq__(expected, got)  # Decimal, complex: the expected type's own comparison
+    return result is True
+
+
+def _same_str(got, expected, depth) -> bool:
+    return isinstance(got, str) and str.__eq__(got, expected) is True
+
+
+def _same_bytes(got, expected, depth) -> bool:
+    return isinstance(got, bytes | bytearray) and bytes(memoryview(got)) == bytes(memoryview(expected))
+
+
+def _same_sequence(kind):
+    def same(got, expected, depth) -> bool:
+        if not isinstance(got, kind):
+            return False
+        length = kind.__len__(got)
+        if length != kind.__len__(expected):
+            return False
+        return all(_equal(kind.__getitem__(got, i), kind.__getitem__(expected, i), depth + 1)
+                   for i in range(length))
+    return same
+
+
+def _key(value, depth: int = 0):
+    """A dict key or set element as the plain built-in value it stands for (``TypeError`` for others)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return operator.index(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes(memoryview(value))
+    if isinstance(value, tuple) and depth < 20:
+        return tuple(_key(item, depth + 1) for item in tuple.__iter__(value))
+    if isinstance(value, frozenset) and depth < 20:
+        return frozenset(_key(item, depth + 1) for item in frozenset(value))
+    if type(value).__hash__ is object.__hash__ and type(value).__eq__ is object.__eq__:
+        return value  # identity semantics (an enum member, a plain object): nothing to forge
+    raise TypeError(f"not a plain key: {type(value).__name__}")
+
+
+def _same_dict(got, expected, depth) -> bool:
+    if not isinstance(got, dict) or dict.__len__(got) != dict.__len__(expected):
+        return False
+    plain = {_key(k): k for k in dict.keys(expected)}
+    for key, value in dict.items(got):
+        mine = _key(key)
+        if mine not in plain or not _equal(key, plain[mine], depth + 1):
+            return False
+        if not _equal(value, dict.__getitem__(expected, plain[mine]), depth + 1):
+            return False
+    return True
+
+
+def _same_set(got, expected, depth) -> bool:
+    if not isinstance(got, set | frozenset):
+        return False
+    return {_key(item) for item in frozenset(got)} == {_key(item) for item in frozenset(expected)}
+
+
+_SAME = {str: _same_str, bytes: _same_bytes, list: _same_sequence(list), tuple: _same_sequence(tuple),
+         dict: _same_dict, set: _same_set, frozenset: _same_set}
+
+
+def _truth(ok) -> bool:
+    """Whether a condition holds: a bool (or numpy's), or a built-in value's truth; an object of another
+    type does not get to say that it is true."""
+    if isinstance(ok, bool):
+        return ok
+    kind = type(ok)
+    if kind.__module__ in ("builtins", "numpy"):
+        try:
+            return bool(ok)
+        except Exception:  # noqa: BLE001 - e.g. an array of several booleans: not a condition
+            return False
+    return False
 
 
 def _fail(label: str, detail: str, hint: str):
@@ -101,7 +225,7 @@ def check(label: str, got, expected, hint: str = "") -> Passed:
 def check_that(label: str, ok: bool, hint: str = "", *, got=None, expected: str = "") -> Passed:
     """Pass when ``ok`` is true; otherwise say what was expected (in words) and what came back."""
     __tracebackhide__ = True
-    if ok:
+    if _truth(ok):
         return _pass(label)
     detail = f"expected {expected}, got {_show(got)}." if expected else "the condition did not hold."
     _fail(label, detail, hint)

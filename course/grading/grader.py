@@ -66,6 +66,7 @@ class GradeResult:
     restored: list[str] = field(default_factory=list)
     feedback: str | None = None
     problems: list[str] = field(default_factory=list)  # what could not be saved (feedback, the record), and why
+    review: list[str] = field(default_factory=list)  # why the tamper check flagged it (course.grading.tamper)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -221,11 +222,14 @@ def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
 
 def _explain(cell, answer_cells, timeout: int) -> str:
     """One line on why a test cell failed (or 'passed')."""
+    from course.grading.preprocessors import KERNEL_DIED, KERNEL_RESTARTED
+
     for source in [*answer_cells, cell]:
         for output in source.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == KERNEL_RESTARTED:
+                return output["evalue"]  # timed out or died, and the kernel was restarted: it says which
             if output.get("output_type") == "error" and output.get("ename") in TIMEOUT_NAMES:
                 return f"timed out after {timeout} s (an infinite loop, or work that never ends?)"
-    from course.grading.preprocessors import KERNEL_DIED
 
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     if not errors:
@@ -315,6 +319,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         config = nbgrader_config(scratch, timeout=timeout)
         if progress is not None:
             config.Execute.on_cell_start = _announce_parts(progress)  # nbclient runs it before each cell
+        # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
+        config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped.
         kernel = prestart_kernel(config, submitted)
@@ -330,6 +336,9 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             if not graded:
                 raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
             parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
+            from course.grading.tamper import review_notes
+
+            review = review_notes(autograded)
         finally:
             stop_kernel(kernel)
         feedback, problems = None, []
@@ -346,7 +355,7 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
                                     f"({error.strerror or error}); make {feedback_to} a folder you can "
                                     "write to, and grade again for the page")
     score = sum(p.points for p in parts)
-    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems)
+    return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems, review)
 
 
 # nbgrader's feedback page loads Bootstrap, which sets `td, th {padding: 0}`, and nothing styles a markdown table

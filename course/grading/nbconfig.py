@@ -16,10 +16,12 @@ from traitlets.config import Config, PyFileConfigLoader
 
 from course.platform.paths import course_root
 
-__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED", "STDERR_AS_OUTPUT",
-           "stderr_as_output"]
+__all__ = ["nbgrader_config", "quiet", "prestart_kernel", "PRESTARTED", "KERNEL_DIED", "KERNEL_RESTARTED", "GAVE_UP",
+           "STDERR_AS_OUTPUT", "stderr_as_output"]
 
 KERNEL_DIED = "KernelDied"
+KERNEL_RESTARTED = "KernelRestarted"  # SafeExecute's error for a cell that hung or died; its message says which
+GAVE_UP = "the kernel could not be restarted after an earlier part hung or died, so this part was not run"
 PRESTARTED: list = []
 # Kernel start-up code for grading (nbgrader_config.py passes it as an IPKernelApp.exec_lines argument).
 STDERR_AS_OUTPUT = "__import__('course.grading.nbconfig', fromlist=['_']).stderr_as_output()"

@@ -1,28 +1,67 @@
-"""The course's glue to nbgrader: its configuration, and two preprocessors nbgrader lacks.
+"""The course's glue to nbgrader: its configuration, and the preprocessors nbgrader lacks.
 
 - :func:`nbgrader_config` loads ``nbgrader_config.py`` from the course root, rooted in any folder.
 - :class:`HideTestTracebacks` keeps hidden test lines out of feedback: a traceback quotes the line that
   failed, which may be a hidden one, so test-cell tracebacks are cut to ``Name: message``.
-- :class:`SafeExecute` grades a notebook whose kernel dies: the cell that was running and every cell after
-  it get an error output, so nbgrader scores them zero instead of treating "no output" as passed. It also
-  runs on a kernel started in advance (:data:`course.grading.nbconfig.PRESTARTED`), so the kernel boots while
-  nbgrader is still being imported.
+- :class:`SafeExecute` is nbgrader's executor with three more duties:
+
+  1. *a part that hangs or kills the kernel fails alone*: a cell whose kernel ignores the interrupt after the
+     timeout (``except: continue``, ``sum(range(10**12))``) or dies (``os.kill(os.getpid(), 9)``) gets an
+     error saying so; the kernel is restarted, the setup and answer cells before the next part run again
+     (silently), and grading goes on. A part whose answer cell was the one that hung fails with it. After
+     :data:`MAX_RESTARTS` restarts, or when a restart fails, the remaining cells fail ("not graded").
+  2. *the tests cannot be switched off quietly*: before the first cell, nothing of the student's having
+     run yet, it installs the guard of :mod:`course.grading.tamper` in the kernel; after each locked setup
+     cell the guard remembers what that cell bound; before each test cell it restores the check helpers
+     and those names, silently. The guard's and the static check's findings go to
+     ``resources["course_review"]``.
+  3. it runs on a kernel started in advance (:data:`course.grading.nbconfig.PRESTARTED`), so the kernel
+     boots while nbgrader is still being imported.
+
+- :class:`FlagForReview` (after nbgrader's SaveAutoGrades) marks a submission with findings: every grade of
+  the notebook ``needs_manual_grade`` and the notebook ``flagged`` in the gradebook (formgrader shows both),
+  and the reasons in the autograded notebook's metadata (``course.needs_review``), where ``course grade``,
+  the classroom's autograde summary and its export read them.
 """
 
 from __future__ import annotations
 
-from nbclient.exceptions import DeadKernelError
+import secrets
+import tempfile
+from pathlib import Path
+
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Integer, List, Unicode
 
-from course.grading.nbconfig import KERNEL_DIED, PRESTARTED, nbgrader_config
+from course.grading import tamper
+from course.grading.nbconfig import GAVE_UP, KERNEL_DIED, KERNEL_RESTARTED, PRESTARTED, nbgrader_config
 
-__all__ = ["nbgrader_config", "HideTestTracebacks", "SafeExecute", "KERNEL_DIED"]
+__all__ = ["nbgrader_config", "HideTestTracebacks", "SafeExecute", "FlagForReview", "KERNEL_DIED",
+           "KERNEL_RESTARTED", "MAX_RESTARTS", "GAVE_UP"]
+
+MAX_RESTARTS = 3
+REVIEW_RESOURCE = "course_review"
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def _is_test_cell(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
+    meta = _meta(cell)
     return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _is_answer_cell(cell) -> bool:
+    return bool(_meta(cell).get("solution"))
+
+
+def _error(ename: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
 
 
 class HideTestTracebacks(NbGraderPreprocessor):
@@ -37,42 +76,235 @@ class HideTestTracebacks(NbGraderPreprocessor):
 
 
 class SafeExecute(Execute):
-    """nbgrader's Execute, but a dead kernel fails the running cell and every cell not run yet."""
+    """nbgrader's Execute; a part that hangs or kills the kernel fails alone, and the tests run with the
+    course's own helpers, watched by the guard (see the module docstring)."""
 
-    _running_index = -1
-    _move_to: str | None = None
+    guard_allowed = List(Unicode(), help="Folders besides the notebook's where the kernel may write files "
+                                         "without being reported (the temporary folder is always one).").tag(config=True)
+    guard_forbidden = List(Unicode(), help="Folders the kernel must not open (the class folder, the "
+                                           "gradebook's scratch, the solutions).").tag(config=True)
+    max_restarts = Integer(MAX_RESTARTS, help="Kernel restarts after which the remaining cells fail.").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        from nbconvert.preprocessors.execute import NotebookClient
+
+        resources = resources if resources is not None else {}
+        self._path = ((resources.get("metadata") or {}).get("path")) or None
+        moved = False
+        if km is None and PRESTARTED:
+            km = PRESTARTED.pop()  # used once: a second notebook gets a kernel of its own
+            moved = True  # launched before nbgrader made the folder it grades in: move it there first
+        NotebookClient.__init__(self, nb, km)  # as ExecutePreprocessor.preprocess does
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self._findings: list[str] = []
+        self._nonce = secrets.token_hex(8)
+        self._restarts = 0
+        self._guarded = False
+        self._protected: set[str] = set()
+        trusted = self._source_cells(resources)
+        self._findings.extend(tamper.static_findings(nb, trusted))
+        self._trusted_ids = {k for k, v in trusted.items()}
+        with self.setup_kernel():
+            info = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+            self._begin(chdir=moved)
+            self._run_cells(resources)
+            self._collect("report")
+        self.set_widgets_metadata()
+        resources[REVIEW_RESOURCE] = list(dict.fromkeys(self._findings))
+        return self.nb, self.resources
+
+    # -- the cells, in order --------------------------------------------------------------------------------
+
+    def _run_cells(self, resources) -> None:
+        broken: dict[int, str] = {}  # answer cells that hung or killed the kernel -> why
+        part_answers: list[int] = []
+        previous_test = False
+        index = 0
+        cells = self.nb.cells
+        while index < len(cells):
+            cell = cells[index]
+            if cell.cell_type != "code":
+                index += 1
+                continue
+            if _is_answer_cell(cell):
+                if previous_test:
+                    part_answers = []
+                part_answers.append(index)
+            previous_test = _is_test_cell(cell)
+            reason = next((broken[i] for i in part_answers if i in broken), None)
+            if previous_test and reason:
+                cell.outputs = [_error(KERNEL_RESTARTED, reason)]  # its answer is what hung: not run again
+                index += 1
+                continue
+            if previous_test and self._guarded:
+                self._collect("before_test")
+            try:
+                self.preprocess_cell(cell, resources, index)
+            except (CellTimeoutError, DeadKernelError) as error:
+                why = self._restart_message(error)
+                cells[index].outputs = [*cells[index].get("outputs", []), _error(KERNEL_RESTARTED, why)]
+                if _is_answer_cell(cell):
+                    broken[index] = why
+                if not self._restart(upto=index, skip=set(broken)):
+                    self._fail_from(self.nb, index + 1, GAVE_UP)
+                    return
+            else:
+                self._remember(cells[index])
+            index += 1
+
+    def _remember(self, cell) -> None:
+        """After a trusted cell: the guard notes what it bound that the tests use. A setup cell's names become
+        the tests' (a student's cell rebinding one is reported, and undone); a test cell may rebind them."""
+        if self._is_trusted_setup(cell):
+            names = tamper.setup_names([cell.source])
+            self._protected |= names
+        elif _is_test_cell(cell) and _meta(cell).get("grade_id") in self._trusted_ids:
+            # A test cell may rebind them (in a loop, say): what it left is the tests'.
+            names = tamper.bound_names(cell.source) & self._protected
+        else:
+            return
+        if names:
+            self._collect("remember", sorted(names))
 
     def preprocess_cell(self, cell, resources, index):
         self._running_index = index
-        if self._move_to:
-            # A prestarted kernel was launched before nbgrader made the folder it grades in: move it there
-            # first, so the notebook reads and writes files where nbgrader would have started it.
-            move, self._move_to = self._move_to, None
-            self.execute_cell(NotebookNode(cell_type="code", source=f"import os as _os; _os.chdir({move!r}); del _os",
-                                           metadata={}, outputs=[]), index, store_history=False)
-            self.nb.cells[index] = cell  # nbclient stores the cell it ran at `index`: keep it out of the notebook
         return super().preprocess_cell(cell, resources, index)
 
-    def preprocess(self, nb, resources=None, km=None):
-        self._running_index = -1
-        self._move_to = None
-        if km is None and PRESTARTED:
-            km = PRESTARTED.pop()  # used once: a second notebook gets a kernel of its own
-            self._move_to = ((resources or {}).get("metadata") or {}).get("path") or None
+    def _restart_message(self, error) -> str:
+        if isinstance(error, DeadKernelError):
+            return ("the kernel died while this cell ran (a crash, os._exit, a signal, or memory exhausted); "
+                    "it was restarted and the remaining parts graded")
+        return (f"timed out after {self.timeout} s; the kernel did not stop, so it was restarted "
+                "(an infinite loop that ignores interrupts?)")
+
+    def _is_trusted_setup(self, cell) -> bool:
+        meta = _meta(cell)
+        return bool(meta.get("locked")) and not meta.get("grade") and not meta.get("solution") and \
+            meta.get("grade_id") in self._trusted_ids
+
+    # -- the kernel: first cell, hidden calls, restarts ---------------------------------------------------
+
+    def _begin(self, chdir: bool) -> None:
+        """Move the kernel into the notebook's folder and install the guard; nothing of the student's ran yet."""
+        if chdir and self._path:
+            self._hidden(f"import os as _os; _os.chdir({self._path!r}); del _os")
+        folder = self._path or "."
+        allowed = [tempfile.gettempdir(), "/tmp", "/dev", *self.guard_allowed,
+                   *(str(Path.home() / sub) for sub in (".cache", ".config/matplotlib", ".matplotlib",
+                                                        ".local/share/jupyter", ".ipython"))]
+        forbidden = list(self.guard_forbidden) or self._default_forbidden()
+        source = Path(tamper.__file__).read_text(encoding="utf-8")
+        reply = self._hidden(tamper.install_code(source, self._nonce, folder, allowed, forbidden))
+        self._guarded = bool(reply) and reply.get("status") == "ok"
+        if not self._guarded:
+            self._findings.append("the course's integrity guard could not be installed in the kernel "
+                                  f"({(reply or {}).get('ename', 'no reply')}); the run was not watched")
+
+    def _default_forbidden(self) -> list[str]:
+        from course.platform import paths
+
+        forbidden = [str(paths.solutions_dir())]
+        if self._path and Path(self._path).parent.parent.name == "autograded":
+            forbidden.append(str(Path(self._path).parents[2]))  # the course folder of plain nbgrader
+        return forbidden
+
+    def _hidden(self, code: str, expression: str | None = None) -> dict | None:
+        """Run ``code`` in the kernel with no output kept and nothing in the history; the reply's content."""
+        msg_id = run_sync(ensure_async)(self.kc.execute(
+            code, silent=True, store_history=False, allow_stdin=False, stop_on_error=False,
+            user_expressions={"r": expression} if expression else None))
+        reply = self.wait_for_reply(msg_id)
+        return reply["content"] if reply else None
+
+    def _collect(self, method: str, *args) -> None:
+        """Call the guard and keep its findings; a guard that cannot answer is a finding itself."""
+        if not self._guarded:
+            return
         try:
-            return super().preprocess(nb, resources, km=km)
+            reply = self._hidden("pass", tamper.guard_call(self._nonce, method, *args))
         except DeadKernelError:
-            self._fail_from(nb, max(self._running_index, 0))
-            return nb, resources
+            return  # the next cell finds the kernel dead and restarts it
+        result = ((reply or {}).get("user_expressions") or {}).get("r") or {}
+        found = tamper.parse_findings(((result.get("data") or {}).get("text/plain")) or "")
+        if found is None:
+            if reply is not None:
+                self._findings.append(f"the course's integrity guard did not answer ({result.get('ename') or 'no reply'}: "
+                                      f"{result.get('evalue', '')[:80]}); something in the kernel changed it")
+            return
+        self._findings.extend(f for f in found if f not in self._findings)
+
+    def _restart(self, upto: int, skip: set[int]) -> bool:
+        """A new kernel, with the guard and every setup and answer cell before ``upto`` run again."""
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            return False
+        try:
+            run_sync(ensure_async)(self.km.restart_kernel(now=True))
+            if self.kc is not None:
+                self.kc.stop_channels()
+            self.kc = None
+            self.start_new_kernel_client()
+            self._begin(chdir=bool(self._path))
+            for index, cell in enumerate(self.nb.cells[:upto]):
+                if cell.cell_type != "code" or index in skip or _is_test_cell(cell) or not cell.source.strip():
+                    continue
+                reply = self._hidden(cell.source)
+                if reply is None:
+                    return False  # it hangs again: give up on the rest rather than loop
+                self._remember(cell)
+        except (CellTimeoutError, DeadKernelError, RuntimeError, OSError):
+            return False
+        return True
+
+    # -- helpers ------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _fail_from(nb, first: int) -> None:
+    def _source_cells(resources) -> dict[str, str]:
+        """The assignment's locked cells from the gradebook (the course's own code), by grade_id."""
+        info = (resources or {}).get("nbgrader") or {}
+        if not {"db_url", "assignment", "notebook"} <= set(info):
+            return {}
+        from nbgrader.api import Gradebook, MissingEntry
+
+        from course.grading.nbconfig import quiet
+
+        try:
+            with quiet(), Gradebook(info["db_url"]) as gradebook:
+                notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+                return {cell.name: cell.source for cell in notebook.source_cells if cell.locked}
+        except MissingEntry:
+            return {}
+
+    @staticmethod
+    def _fail_from(nb, first: int, why: str | None = None) -> None:
         for cell in nb.cells[first:]:
             if cell.cell_type != "code":
                 continue
-            cell.outputs = [*cell.get("outputs", []), NotebookNode(
-                output_type="error",
-                ename=KERNEL_DIED,
-                evalue="the kernel died before this cell finished; it was not graded as passed",
-                traceback=[f"{KERNEL_DIED}: the kernel died before this cell finished"],
-            )]
+            cell.outputs = [*cell.get("outputs", []), _error(KERNEL_RESTARTED, why) if why else _error(
+                KERNEL_DIED, "the kernel died before this cell finished; it was not graded as passed")]
+
+
+class FlagForReview(NbGraderPreprocessor):
+    """A submission the static check or the guard reported: ``needs_manual_grade`` on its grades and
+    ``flagged`` on its notebook in the gradebook, the reasons in the notebook's metadata."""
+
+    def preprocess(self, nb, resources):
+        findings = (resources or {}).get(REVIEW_RESOURCE) or []
+        if not findings:
+            return nb, resources
+        tamper.mark_for_review(nb, findings)
+        info = resources.get("nbgrader") or {}
+        if {"db_url", "assignment", "notebook", "student"} <= set(info):
+            from nbgrader.api import Gradebook
+
+            from course.grading.nbconfig import quiet
+
+            with quiet(), Gradebook(info["db_url"]) as gradebook:
+                notebook = gradebook.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
+                notebook.flagged = True
+                for grade in notebook.grades:
+                    grade.needs_manual_grade = True
+                gradebook.db.commit()
+        return nb, resources

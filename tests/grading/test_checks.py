@@ -80,3 +80,132 @@ def test_check_raises_all_outcomes():
         check_raises("other", lambda: {}["x"])
     with pytest.raises(CheckFailed, match="got a return value 1"):
         check_raises("none", lambda: 1)
+
+
+# -- comparisons a forged answer cannot win, and different correct answers still pass ----------------------
+
+class AlwaysEqual:
+    """What a student returns to pass every check: equal to anything, true, and hashing like anything."""
+
+    def __eq__(self, other):
+        return True
+
+    __ne__ = lambda self, other: False  # noqa: E731
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        return True
+
+
+class LyingInt(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+class LyingStr(str):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+class LyingDict(dict):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("expected", [5, 0.3, "GET", b"ok", None, True, [1, 2], (1, 2), {"a": 1}, {1, 2},
+                                      frozenset({1}), {"status": 200, "tags": ["x"]}])
+def test_an_object_equal_to_anything_fails_every_check(expected):
+    with pytest.raises(CheckFailed):
+        check("forged", AlwaysEqual(), expected)
+
+
+@pytest.mark.parametrize("got, expected", [
+    (LyingInt(7), 5), (LyingStr("x"), "GET"), (LyingDict(), {"a": 1}), ([AlwaysEqual()], [1]),
+    ({"a": AlwaysEqual()}, {"a": 1}), ({AlwaysEqual(): 1}, {"a": 1}), ((1, AlwaysEqual()), (1, 2)),
+    ({AlwaysEqual()}, {1}),
+])
+def test_a_subclass_or_element_overriding_eq_is_not_asked(got, expected):
+    with pytest.raises(CheckFailed):
+        check("forged", got, expected)
+
+
+@pytest.mark.parametrize("got, expected", [
+    (True, 1), (1, True), (False, 0), ({"status": True}, {"status": 1}), ([1, 0], [True, False]), (1, None),
+])
+def test_bool_and_int_never_stand_for_each_other_even_nested(got, expected):
+    with pytest.raises(CheckFailed):
+        check("types", got, expected)
+
+
+def test_different_correct_answers_still_pass():
+    from collections import Counter, OrderedDict, defaultdict, namedtuple
+    from enum import StrEnum
+    from http import HTTPStatus
+
+    numpy = pytest.importorskip("numpy")
+
+    class Colour(StrEnum):
+        RED = "red"
+
+    pair = namedtuple("pair", "a b")
+    assert check("an HTTPStatus is an int", HTTPStatus.NOT_FOUND, 404)
+    assert check("nested HTTPStatus", {"status": HTTPStatus.CREATED}, {"status": 201})
+    assert check("a numpy int", numpy.int64(3), 3)
+    assert check("numpy ints in a list", [numpy.int64(2024), numpy.int64(2025), "change"], [2024, 2025, "change"])
+    assert check("a numpy float", numpy.float64(0.1) + 0.2, 0.3)
+    assert check("an int for a float", 2, 2.0)
+    assert check("a whole float for an int", 2.0, 2)
+    assert check("a StrEnum is a str", Colour.RED, "red")
+    assert check("OrderedDict", OrderedDict(a=1), {"a": 1})
+    assert check("defaultdict", defaultdict(int, a=1), {"a": 1})
+    assert check("Counter", Counter("aab"), {"a": 2, "b": 1})
+    assert check("a namedtuple for a tuple", pair(1, 2), (1, 2))
+    assert check("a bytearray for bytes", bytearray(b"ok"), b"ok")
+    assert check("a frozenset for a set", frozenset({1, 2}), {1, 2})
+    assert check("tuple keys", {(1, "a"): [1.0]}, {(1, "a"): [1]})
+    assert check("nan", float("nan"), float("nan"))
+
+
+def test_other_types_compare_by_the_expected_types_own_eq():
+    import datetime as dt
+    from decimal import Decimal
+
+    class LyingDate(dt.date):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = dt.date.__hash__
+
+    assert check("a date", dt.date(2025, 3, 3), dt.date(2025, 3, 3))
+    assert check("a Decimal", Decimal("1.10"), Decimal("1.1"))
+    with pytest.raises(CheckFailed):
+        check("a date subclass that lies", LyingDate(2024, 1, 1), dt.date(2025, 3, 3))
+    with pytest.raises(CheckFailed):
+        check("a datetime is not the date", dt.datetime(2025, 3, 3), dt.date(2025, 3, 3))
+
+
+def test_list_where_a_tuple_is_expected_still_fails_as_python_says():
+    with pytest.raises(CheckFailed):
+        check("tuple", [1, 2], (1, 2))
+
+
+def test_check_that_wants_a_real_condition():
+    numpy = pytest.importorskip("numpy")
+    assert check_that("numpy's bool", numpy.bool_(True))
+    assert check_that("a non-empty str is true", "etag")
+    with pytest.raises(CheckFailed):
+        check_that("an object that says it is true", AlwaysEqual())
+    with pytest.raises(CheckFailed):
+        check_that("an array of booleans is not one condition", numpy.array([True, False]))
+
+
+def test_a_deeply_nested_structure_does_not_crash_the_check():
+    deep = []
+    for _ in range(500):
+        deep = [deep]
+    with pytest.raises(CheckFailed):
+        check("deep", deep, [[1]])
