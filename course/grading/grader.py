@@ -218,8 +218,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
-        # nbgrader: the slowest steps of grading, overlapped.
-        kernel = prestart_kernel(config, submitted)
+        # nbgrader: the slowest steps of grading, overlapped. In the sandbox where it can run.
+        kernel = prestart_kernel(config, submitted, sandbox=_sandbox(config, scratch, stem, cache_dir))
         try:
             read_notebook(notebook, text)  # a JSON file nbformat cannot read is one clear error too
             restored = _tampered(text, paths.release_path(stem).read_text(encoding="utf-8"))   # 3
@@ -242,6 +242,22 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
                 feedback = str(shutil.copy(html, feedback_to / html.name))
     score = sum(p.points for p in parts)
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback)
+
+
+def _sandbox(config, scratch: Path, stem: str, cache_dir: Path):
+    """The grading sandbox for the learner's kernel (course.grading.sandbox), or None, said once, where this
+    machine cannot run it (or ``COURSE_SANDBOX=off``)."""
+    from course.grading import sandbox
+
+    if not sandbox.wanted(config):
+        return None
+    ok, how = sandbox.available(cache=cache_dir / "sandbox.json")
+    if not ok:
+        sandbox.note_once(f"note: {how}; your code is graded with your own rights (not isolated from your "
+                          "files, network and processes)")
+        return None
+    return sandbox.Sandbox([scratch / "submitted" / STUDENT / stem, scratch / "solutions" / stem],
+                           scratch / "autograded" / STUDENT / stem, sandbox.limits_from(config))
 
 
 def _feedback_job(config, stem: str) -> None:
