@@ -358,9 +358,9 @@ class Sandbox:
             "mount -o remount,bind,ro,nosuid,nodev /",
             f"cd {q(str(self.inside))}",
         ]
-        drop = ["setpriv", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
-        if self.uid is not None:
-            drop[1:1] = [f"--reuid={self.uid}", f"--regid={self.uid}"]
+        drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        if self.uid is not None:  # (in a user namespace the groups are fixed already: setgroups is denied)
+            drop[1:1] = [f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
         rlimits = ["prlimit", f"--as={limits.memory}", f"--nproc={limits.processes}", "--core=0", "--"]
         lines += [
             # The kernel runs as a child of this shell (pid 1): when it ends, this shell exits and takes every

@@ -318,3 +318,27 @@ def test_attack_submissions_gain_nothing_read_nothing_and_leave_nothing(tmp_path
     scores = {line.split()[0]: line.split()[1] for line in result.output.splitlines()
               if line.split() and line.split()[0] in ("ann", "read-secrets", "overwrite-classmate")}
     assert scores == {"ann": "20/20", "read-secrets": "20/20", "overwrite-classmate": "20/20"}, result.output
+
+
+@pytest.mark.service
+@needs_sandbox
+def test_the_learners_mode_drops_every_capability_in_a_user_namespace(tmp_path):
+    """What `course grade` uses without root: a user namespace, the learner's own uid, no capabilities (run
+    here as root, the same commands)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    box = Sandbox([], tmp_path / "inside")
+    box.mode, box.uid = "userns", None
+    code = f"""
+        import json, os, socket
+        caps = [line.split()[1] for line in open("/proc/self/status") if line.startswith("CapEff")][0]
+        socket.create_server(("127.0.0.1", 0)).close()
+        print(json.dumps({{"caps": caps, "secret": os.path.exists({str(secret)!r}), "cwd": os.getcwd()}}))
+    """
+    try:
+        done = _run(box, code)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+            "caps": "0000000000000000", "secret": False, "cwd": str(tmp_path / "inside")}
+    finally:
+        box.close()
