@@ -6,7 +6,7 @@ talks to) is started inside Linux namespaces made with util-linux (``unshare``, 
 - **mount namespace** with a new root (``pivot_root``): an empty tmpfs holding, read-only, the system
   (``/usr``, ``/etc``), the Python install and virtual environment, and the ``course`` package alone (not the
   checkout: no ``solutions/``); read-write, a private copy of the submission's folder only (at the path
-  nbgrader grades it in) and the folder with the kernel's connection file and sockets; a private ``/tmp``,
+  nbgrader grades it in, a tmpfs) and the folder with the kernel's connection file and sockets; a private ``/tmp``,
   ``/dev/shm``, a minimal ``/dev`` and a ``/proc`` showing only the sandbox. No gradebook, no other
   submission, no class folder, no ``/home`` or ``/root``;
 - **pid namespace**: the sandbox's first process (a small shell, pid 1 inside) starts the kernel; when it
@@ -330,14 +330,16 @@ class Sandbox:
             namespaces = ["--user", "--map-root-user", *namespaces]
         # SIGINT (an interrupt: jupyter_client signals the kernel's whole process group) must reach the kernel
         # only: unshare and the sandbox's pid 1 ignore it (ipykernel sets its own handler while it runs a cell).
-        return ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "course-sandbox", "unshare", *namespaces, "--",
-                "/bin/sh", "-c", self._script(), "course-sandbox", *argv]
+        # And if the grading process dies (killed, crashed), unshare gets SIGKILL, and with it the whole sandbox.
+        return ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "course-sandbox", "setpriv", "--pdeathsig=KILL", "--",
+                "unshare", *namespaces, "--", "/bin/sh", "-c", self._script(), "course-sandbox", *argv]
 
     def _script(self) -> str:
         """The sandbox's pid 1, as root in the new namespaces: mounts, new root, then the kernel as a child."""
         q = shlex.quote
         root, limits = q(str(self.base / "root")), self.limits
         tmp = f"mode=1777,nosuid,nodev,size={limits.memory}"
+        work = f"mode=0700,nosuid,nodev,size={limits.memory}" + (f",uid={self.uid},gid={self.uid}" if self.uid else "")
         # ipykernel polls its parent and exits when it is pid 1 (an orphan), unless told its parent *is* pid 1.
         lines = ["set -eu", "export JPY_PARENT_PID=1"]
         lines += [f"echo 0 > {q(str(group / 'cgroup.procs'))}" for group in self.cgroups]
@@ -352,7 +354,10 @@ class Sandbox:
             *[f"mount --bind /dev/{device} ./dev/{device}" for device in DEVICES],
             f"mkdir -p .{q(str(self.run))} .{q(str(self.inside))}",
             f"mount --bind {q(str(self.run))} .{q(str(self.run))}",
-            f"mount --bind {q(str(self.work))} .{q(str(self.inside))}",
+            # The submission's folder is a tmpfs filled from the private copy: what the code writes there is in
+            # memory, counted in its limits, and gone with the sandbox (nothing it writes reaches the disk).
+            f"mount -t tmpfs -o {work} course-work .{q(str(self.inside))}",
+            f"cp -a {q(str(self.work))}/. .{q(str(self.inside))}/",
             # The new root replaces the machine's: nothing else is mounted in this namespace afterwards.
             "pivot_root . .host; cd /; umount -l /.host",
             "mount -o remount,bind,ro,nosuid,nodev /",

@@ -137,6 +137,7 @@ def test_the_sandbox_sees_only_its_copy_as_an_unprivileged_uid_on_loopback(tmp_p
         result["top"] = sorted(os.listdir("/"))
         result["root"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else None
         open("written.txt", "w").write("kept")
+        result["written"] = open("written.txt").read()
         open("/tmp/private.txt", "w").write("gone")
         try:
             open("/usr/course-sandbox-test", "w")
@@ -166,8 +167,9 @@ def test_the_sandbox_sees_only_its_copy_as_an_unprivileged_uid_on_loopback(tmp_p
         assert seen["root"] in (None, [], [".pyenv"])  # at most the path down to the Python install
         assert not seen["usr_writable"] and seen["net"] == "ENETUNREACH" and seen["loopback"]
         assert len(seen["pids"]) <= 4  # pid 1, the watchdog and its sleep, and this process: nothing else
-        assert (box.work / "written.txt").read_text() == "kept"  # its own copy is writable
-        assert not (inside / "written.txt").exists() and not Path("/tmp/private.txt").exists()
+        assert seen["written"] == "kept"  # its own copy is writable, in memory: nothing reaches the disk
+        assert not (inside / "written.txt").exists() and not (box.work / "written.txt").exists()
+        assert not Path("/tmp/private.txt").exists()
     finally:
         base = box.base
         box.close()
@@ -342,3 +344,32 @@ def test_the_learners_mode_drops_every_capability_in_a_user_namespace(tmp_path):
             "caps": "0000000000000000", "secret": False, "cwd": str(tmp_path / "inside")}
     finally:
         box.close()
+
+
+@pytest.mark.service
+@needs_sandbox
+def test_a_sandbox_dies_with_the_grading_process_that_started_it(tmp_path):
+    grader = textwrap.dedent(f"""
+        import subprocess, sys, time
+        from pathlib import Path
+        from course.grading.sandbox import Sandbox
+        box = Sandbox([], Path({str(tmp_path / "inside")!r}))
+        box.prepare()
+        subprocess.Popen(box.command(["sleep", "600"]), cwd=box.work, start_new_session=True)
+        print(box.uid, flush=True)
+        time.sleep(600)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", grader], stdout=subprocess.PIPE, text=True)
+    uid = int(process.stdout.readline())
+    for _ in range(600):  # the sandbox's sleep starts
+        if processes_of(uid):
+            break
+        subprocess.run(["sleep", "0.1"])
+    assert processes_of(uid)
+    process.kill()  # as a crash would: no clean-up runs
+    process.wait()
+    for _ in range(600):
+        if not processes_of(uid):
+            break
+        subprocess.run(["sleep", "0.1"])
+    assert processes_of(uid) == []
