@@ -127,6 +127,10 @@ def note_once(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _tool(name: str) -> str | None:
+    return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin")
+
+
 def _mode() -> str:
     return "root" if os.geteuid() == 0 else "userns"
 
@@ -149,8 +153,7 @@ def available(cache: Path | None = None) -> tuple[bool, str]:
                 return _probed[mode]
         except (OSError, ValueError, KeyError):
             pass
-    missing = [tool for tool in TOOLS if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-               is None]
+    missing = [tool for tool in TOOLS if _tool(tool) is None]
     if not sys.platform.startswith("linux"):
         result = (False, "the grading sandbox needs Linux namespaces")
     elif missing:
@@ -343,7 +346,8 @@ class Sandbox:
         # ipykernel polls its parent and exits when it is pid 1 (an orphan), unless told its parent *is* pid 1.
         lines = ["set -eu", "export JPY_PARENT_PID=1"]
         lines += [f"echo 0 > {q(str(group / 'cgroup.procs'))}" for group in self.cgroups]
-        lines += ["ip link set lo up", f"mount --bind {root} {root}", f"cd {root}"]  # cd after: into the mount
+        ip, pivot_root = (q(_tool(name)) for name in ("ip", "pivot_root"))  # in /usr/sbin: maybe not on PATH
+        lines += [f"{ip} link set lo up", f"mount --bind {root} {root}", f"cd {root}"]  # cd after: into the mount
         lines += [f"mount --bind -o ro,nosuid,nodev {q(path)} .{q(path)}" for path in self._read_only]
         if self.mode == "root":
             lines += [f"mount --bind -o ro {q(str(self.base / name))} ./etc/{name}" for name in ("passwd", "group")]
@@ -359,7 +363,7 @@ class Sandbox:
             f"mount -t tmpfs -o {work} course-work .{q(str(self.inside))}",
             f"cp -a {q(str(self.work))}/. .{q(str(self.inside))}/",
             # The new root replaces the machine's: nothing else is mounted in this namespace afterwards.
-            "pivot_root . .host; cd /; umount -l /.host",
+            f"{pivot_root} . .host; cd /; umount -l /.host",
             "mount -o remount,bind,ro,nosuid,nodev /",
             f"cd {q(str(self.inside))}",
         ]
