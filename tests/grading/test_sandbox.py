@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -348,7 +349,7 @@ def test_the_learners_mode_drops_every_capability_in_a_user_namespace(tmp_path):
 
 @pytest.mark.service
 @needs_sandbox
-def test_a_sandbox_dies_with_the_grading_process_that_started_it(tmp_path):
+def test_a_sandbox_dies_with_the_grading_process_that_started_it(tmp_path, request):
     grader = textwrap.dedent(f"""
         import subprocess, sys, time
         from pathlib import Path
@@ -356,11 +357,15 @@ def test_a_sandbox_dies_with_the_grading_process_that_started_it(tmp_path):
         box = Sandbox([], Path({str(tmp_path / "inside")!r}))
         box.prepare()
         subprocess.Popen(box.command(["sleep", "600"]), cwd=box.work, start_new_session=True)
-        print(box.uid, flush=True)
+        print(box.uid, box.base, *box.cgroups, flush=True)
         time.sleep(600)
     """)
     process = subprocess.Popen([sys.executable, "-c", grader], stdout=subprocess.PIPE, text=True)
-    uid = int(process.stdout.readline())
+    uid, *leftovers = process.stdout.readline().split()
+    uid = int(uid)
+    for leftover in reversed(leftovers):  # a killed grader cleans nothing up: this test does
+        request.addfinalizer(lambda path=Path(leftover): shutil.rmtree(path, ignore_errors=True)
+                             if path.is_relative_to(Path(tempfile.gettempdir())) else path.rmdir())
     for _ in range(600):  # the sandbox's sleep starts
         if processes_of(uid):
             break
