@@ -11,7 +11,9 @@ the class's gradebook, one student at a time. The pipeline, in order (each step 
    gradebook, once;
 3. grade, ``jobs`` at a time — a worker (forked after nbgrader is imported, so it is imported once) copies
    the template, seeds it with its student's state, and runs nbgrader's Autograde converter with the class's
-   configuration, writing ``autograded/<student>/<stem>/`` in the class folder (one folder per student);
+   configuration, writing ``autograded/<student>/<stem>/`` in the class folder (one folder per student). The
+   student's code runs in a kernel in the grading sandbox (course.grading.sandbox), on a private copy of the
+   submission: it reads and writes nothing of the class, and nothing it starts outlives its grading;
 4. merge, serially in the parent — what autograding changed for that student (timestamp, automatic scores,
    needs-manual-grade flags, automatic comments, late penalties) goes into the class's gradebook (SQLite or
    PostgreSQL) through nbgrader's Gradebook API, committed once per student;
@@ -39,8 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.classroom.core import Classroom, ClassroomError, submitted_students
+from course.grading import sandbox as sandboxing
 from course.grading.grader import GradingError, PartResult, _parts, _tampered, check_json, read_notebook
 from course.grading.nbconfig import GAVE_UP, prestart_kernel, quiet, stop_kernel
+from course.grading.sandbox import Sandbox
 from course.grading.tamper import review_notes
 from course.platform import paths
 
@@ -80,6 +84,7 @@ class AutogradeReport:
     stem: str
     jobs: int
     students: list[StudentReport]
+    sandbox: str = ""  # how the students' code was isolated, in a few words ("off: ..." when it was not)
 
     @property
     def not_graded(self) -> list[StudentReport]:
@@ -197,10 +202,14 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
     scratch = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=job["scratch"]))
     kernel = None
     try:
-        if (root / "submitted" / student / stem).is_dir():
+        submitted = root / "submitted" / student / stem
+        if submitted.is_dir():
             # The kernel boots while this worker checks the notebook and prepares the gradebook (nbgrader
-            # moves it into the autograded folder before the first cell runs).
-            kernel = prestart_kernel(job["config"], scratch)
+            # moves it into the autograded folder before the first cell runs). In the sandbox it sees a private
+            # copy of the submission, with the source's data files as nbgrader adds them, at that folder's path.
+            box = None if job["limits"] is None else Sandbox(
+                [submitted, Path(job["source"])], root / "autograded" / student / stem, job["limits"])
+            kernel = prestart_kernel(job["config"], scratch, sandbox=box)
         notes = _precheck(root, stem, student, job["release"])
         url = f"sqlite:///{scratch / 'gradebook.db'}"
         shutil.copyfile(job["template"], scratch / "gradebook.db")
@@ -276,12 +285,14 @@ def _notes_from_parts(parts: list[PartResult]) -> list[str]:
 
 
 def autograde(room: Classroom, stem: str, *, jobs: int = 1, force: bool = False, timeout: int | None = None,
-              students: list[str] | None = None, progress=None) -> AutogradeReport:
+              students: list[str] | None = None, progress=None, sandbox: bool | None = None) -> AutogradeReport:
     """Autograde every submission of ``stem`` in ``room`` (see the module docstring); ``progress(done, total,
-    student)`` is called after each student is merged."""
+    student)`` is called after each student is merged. ``sandbox=False`` (or ``COURSE_SANDBOX=off``) runs
+    the students' code with the caller's rights; otherwise a machine that cannot run the sandbox is an error."""
     _preload()
     from nbgrader.api import MissingEntry
 
+    limits, isolation = _sandbox_for(room, sandbox)
     everyone = students or submitted_students(room, stem)
     with room.gradebook() as gradebook:                                             # 1
         try:
@@ -301,8 +312,9 @@ def autograde(room: Classroom, stem: str, *, jobs: int = 1, force: bool = False,
         _JOB.clear()
         _JOB.update(stem=stem, root=str(room.root), course_id=room.course_id, config=config, scratch=scratch,
                     template=str(template), release=room.release_notebook(stem),
-                    timeout=int(config.Execute.timeout),
-                    forbidden=[str(room.root), scratch, str(paths.solutions_dir()), str(room.exchange)])
+                    timeout=int(config.Execute.timeout), limits=limits,
+                    forbidden=[str(room.root), scratch, str(paths.solutions_dir()), str(room.exchange)],
+                    source=room.coursedir().format_path(room.config.CourseDirectory.source_directory, ".", stem))
         try:
             with ExitStack() as stack:
                 gradebook = None
@@ -314,7 +326,23 @@ def autograde(room: Classroom, stem: str, *, jobs: int = 1, force: bool = False,
                         progress(len(reports) - (len(everyone) - len(todo)), len(todo), outcome.student)
         finally:
             _JOB.clear()
-    return AutogradeReport(stem, jobs, [reports[s] for s in everyone])              # 5
+    return AutogradeReport(stem, jobs, [reports[s] for s in everyone], isolation)   # 5
+
+
+def _sandbox_for(room: Classroom, requested: bool | None):
+    """(limits, description) of the sandbox to grade in, or (None, "off: ...") when it is turned off."""
+    if not sandboxing.wanted(room.config, requested):
+        return None, "sandbox: off (turned off): the students' code ran with your rights"
+    ok, how = sandboxing.available()
+    if not ok:
+        raise ClassroomError(f"{how}. Without it each student's code would run with your rights (your files, "
+                             "the gradebook, every submission): run as root, or where unprivileged user "
+                             "namespaces are allowed; or pass --no-sandbox (COURSE_SANDBOX=off) to grade anyway")
+    try:
+        limits = sandboxing.limits_from(room.config)
+    except ValueError as error:
+        raise ClassroomError(f"sandbox settings: {error}") from None
+    return limits, f"{how}: {limits.describe()}"
 
 
 def _outcomes(todo: list[str], prior: dict, jobs: int):

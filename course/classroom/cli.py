@@ -154,8 +154,11 @@ def collect(step, course_dir):
 @click.option("--timeout", type=click.IntRange(min=1), default=None,
               help="Seconds each cell may run (default: the course's nbgrader_config).")
 @click.option("--student", "students", multiple=True, help="Only this student (repeat).")
+@click.option("--sandbox/--no-sandbox", default=None,
+              help="Run each submission in the grading sandbox (the default where it can run; an error where "
+                   "it cannot) or, with --no-sandbox, with your rights. Also: COURSE_SANDBOX=off.")
 @_errors_reported
-def autograde(step, course_dir, jobs, force, timeout, students):
+def autograde(step, course_dir, jobs, force, timeout, students, sandbox):
     """Autograde every submission of STEP in submitted/, JOBS students at a time; print a summary."""
     from course.grading.grader import prepare_grading_process
 
@@ -165,7 +168,7 @@ def autograde(step, course_dir, jobs, force, timeout, students):
     stem = _stem(step)
     room = _open(course_dir)
     report = run_autograde(room, stem, jobs=jobs, force=force, timeout=timeout, students=list(students) or None,
-                           progress=_progress_bar(stem))
+                           progress=_progress_bar(stem), sandbox=sandbox)
     _print_report(report)
     if report.not_graded:
         sys.exit(1)
@@ -196,6 +199,8 @@ def _print_report(report) -> None:
         for note in student.notes:
             click.echo(f"{'':{width}}    note: {note}")
     graded = [s for s in report.students if s.status == "graded"]
+    if report.sandbox:
+        click.echo(report.sandbox)
     click.echo(f"{report.stem}: {len(graded)} graded, {len(report.not_graded)} not graded, "
                f"{len(report.students) - len(graded) - len(report.not_graded)} skipped (jobs: {report.jobs})")
 

@@ -322,8 +322,8 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
         config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
-        # nbgrader: the slowest steps of grading, overlapped.
-        kernel = prestart_kernel(config, submitted)
+        # nbgrader: the slowest steps of grading, overlapped. In the sandbox where it can run.
+        kernel = prestart_kernel(config, submitted, sandbox=_sandbox(config, scratch, stem, cache_dir))
         try:
             # a JSON file nbformat cannot read is one clear error too
             restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
@@ -380,6 +380,22 @@ def _announce_parts(progress: Callable[[str], None]):
         if title:
             progress(title)
     return on_cell_start
+
+
+def _sandbox(config, scratch: Path, stem: str, cache_dir: Path):
+    """The grading sandbox for the learner's kernel (course.grading.sandbox), or None, said once, where this
+    machine cannot run it (or ``COURSE_SANDBOX=off``)."""
+    from course.grading import sandbox
+
+    if not sandbox.wanted(config):
+        return None
+    ok, how = sandbox.available(cache=cache_dir / "sandbox.json")
+    if not ok:
+        sandbox.note_once(f"note: {how}; your code is graded with your own rights (not isolated from your "
+                          "files, network and processes)")
+        return None
+    return sandbox.Sandbox([scratch / "submitted" / STUDENT / stem, scratch / "solutions" / stem],
+                           scratch / "autograded" / STUDENT / stem, sandbox.limits_from(config))
 
 
 def _feedback_job(config, stem: str) -> None:

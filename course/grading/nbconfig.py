@@ -72,12 +72,22 @@ def quiet():
         yield
 
 
-def prestart_kernel(config: Config, cwd: Path):
-    """Launch a python3 kernel in ``cwd`` now (without waiting for it); returns its manager."""
-    from jupyter_client.manager import AsyncKernelManager
+def prestart_kernel(config: Config, cwd: Path, *, sandbox=None):
+    """Launch a python3 kernel in ``cwd`` now (without waiting for it); returns its manager.
+
+    With a :class:`course.grading.sandbox.Sandbox`, the kernel runs in it (in its private copy of the
+    submission) instead, and every other kernel of this grading run too (``Execute.kernel_manager_class``)."""
     from jupyter_core.utils import run_sync
 
-    manager = AsyncKernelManager(kernel_name="python3")
+    if sandbox is not None:
+        from course.grading.sandbox import SandboxedKernelManager
+
+        config.Execute.kernel_manager_class = "course.grading.sandbox.SandboxedKernelManager"
+        manager = SandboxedKernelManager(sandbox=sandbox, kernel_name="python3", config=config)
+    else:
+        from jupyter_client.manager import AsyncKernelManager
+
+        manager = AsyncKernelManager(kernel_name="python3")
     arguments = list(config.Execute.get("extra_arguments", []))
     # nbclient would use the same event loop for this kernel (jupyter_core keeps one per thread).
     run_sync(manager.start_kernel)(cwd=str(cwd), extra_arguments=arguments)
@@ -93,3 +103,5 @@ def stop_kernel(manager) -> None:
         PRESTARTED.remove(manager)
     if run_sync(manager.is_alive)():
         run_sync(manager.shutdown_kernel)(now=True)
+    if getattr(manager, "sandbox", None) is not None:
+        manager.sandbox.close()  # also when the kernel died first: nothing of it survives, its folders go
