@@ -11,7 +11,7 @@
      (silently), and grading goes on. A part whose answer cell was the one that hung fails with it. After
      :data:`MAX_RESTARTS` restarts, or when a restart fails, the remaining cells fail ("not graded").
   2. *the tests cannot be switched off quietly*: before the first cell, nothing of the student's having
-     run yet, it installs the guard of :mod:`course.grading.tamper` in the kernel; after each locked setup
+     run yet, it installs the guard of :mod:`course.grading.guard` in the kernel; after each locked setup
      cell the guard remembers what that cell bound; before each test cell it restores the check helpers
      and those names, silently. The guard's and the static check's findings go to
      ``resources["course_review"]``.
@@ -37,7 +37,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer, List, Unicode
 
-from course.grading import tamper
+from course.grading import guard, tamper
 from course.grading.nbconfig import GAVE_UP, KERNEL_DIED, KERNEL_RESTARTED, PRESTARTED, nbgrader_config
 
 __all__ = ["nbgrader_config", "HideTestTracebacks", "SafeExecute", "FlagForReview", "KERNEL_DIED",
@@ -195,8 +195,8 @@ class SafeExecute(Execute):
                    *(str(Path.home() / sub) for sub in (".cache", ".config/matplotlib", ".matplotlib",
                                                         ".local/share/jupyter", ".ipython"))]
         forbidden = list(self.guard_forbidden) or self._default_forbidden()
-        source = Path(tamper.__file__).read_text(encoding="utf-8")
-        reply = self._hidden(tamper.install_code(source, self._nonce, folder, allowed, forbidden))
+        source = Path(guard.__file__).read_text(encoding="utf-8")
+        reply = self._hidden(guard.install_code(source, self._nonce, folder, allowed, forbidden))
         self._guarded = bool(reply) and reply.get("status") == "ok"
         if not self._guarded:
             self._findings.append("the course's integrity guard could not be installed in the kernel "
@@ -223,11 +223,11 @@ class SafeExecute(Execute):
         if not self._guarded:
             return
         try:
-            reply = self._hidden("pass", tamper.guard_call(self._nonce, method, *args))
+            reply = self._hidden("pass", guard.guard_call(self._nonce, method, *args))
         except DeadKernelError:
             return  # the next cell finds the kernel dead and restarts it
         result = ((reply or {}).get("user_expressions") or {}).get("r") or {}
-        found = tamper.parse_findings(((result.get("data") or {}).get("text/plain")) or "")
+        found = guard.parse_findings(((result.get("data") or {}).get("text/plain")) or "")
         if found is None:
             if reply is not None:
                 self._findings.append(f"the course's integrity guard did not answer ({result.get('ename') or 'no reply'}: "

@@ -1,0 +1,274 @@
+"""The guard in the grading kernel: it keeps the test helpers as the course wrote them, and notes what changed.
+
+:class:`course.grading.preprocessors.SafeExecute` sends this module's source into the kernel before the first
+cell (nothing of the student's has run yet) and runs it in a private namespace with a private copy of the
+builtins (:func:`install_code`). The guard records what the tests rely on (the check helpers and the modules
+they use, the builtins, the IPython shell's methods and hooks, the names the setup cells bound) and installs an
+audit hook (PEP 578: it cannot be removed) that notes files written outside the folder, the gradebook or the
+solutions opened, ``gc``/``ctypes`` games. Before each test cell it compares, notes what changed and puts the
+originals back. The parent reaches it without any name the student can shadow (:func:`guard_call`).
+
+Only the standard library is imported here: the same source runs in the kernel. The static half of the
+tamper check, and where verdicts are kept, is :mod:`course.grading.tamper`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+
+__all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "parse_findings"]
+
+CHECK_NAMES = ("check", "check_that", "check_raises", "CheckFailed")
+MAX_FINDINGS = 20
+
+# Audit events that change files, and which arguments are paths. Changing a file's mode or times is only
+# reported on the grader's own files (libraries chmod their own binaries: embedded PostgreSQL does).
+WRITE_EVENTS = {"os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.truncate": (0,), "os.symlink": (0, 1),
+                "os.link": (0, 1), "os.mkdir": (0,), "shutil.rmtree": (0,), "shutil.move": (0, 1),
+                "shutil.copyfile": (1,), "shutil.copytree": (1,), "sqlite3.connect": (0,)}
+TOUCH_EVENTS = {"os.chmod": (0,), "os.chown": (0,), "os.utime": (0,)}
+WATCHED_MODULES = ("builtins", "math", "operator", "numbers", "reprlib", "course", "course.grading",
+                   "course.grading.checks")
+SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback", "_showtraceback",
+                 "showsyntaxerror", "transform_cell", "transform_ast", "should_run_async", "user_expressions",
+                 "ex", "ev")
+KERNEL_METHODS = ("do_execute", "execute_request", "send_response", "_publish_execute_input")
+NOISY_BUILTINS = {"input", "raw_input", "getpass", "_", "__", "___", "display", "get_ipython", "exit", "quit",
+                  "__IPYTHON__", "copyright", "credits", "license", "help"}
+
+
+class KernelGuard:
+    """Runs in the grading kernel; see the module docstring. Every public method returns the findings so far."""
+
+    def __init__(self, folder: str, allowed: list[str], forbidden: list[str]):
+        self.folder = os.path.realpath(folder)
+        self.allowed = [os.path.realpath(p) for p in [folder, *allowed]]
+        self.forbidden = [os.path.realpath(p) for p in forbidden]
+        self.findings: list[str] = []
+        self.remembered: dict[str, object] = {}
+        self._busy = False
+
+    @classmethod
+    def install(cls, nonce: str, folder: str, allowed: list[str], forbidden: list[str]) -> list[str]:
+        import builtins
+
+        guard = cls(folder, allowed, forbidden)
+        guard.shell = getattr(builtins, "get_ipython", lambda: None)()
+        import course.grading.checks as checks  # noqa: F401 - loaded now, before any student code
+
+        guard.baseline = guard._snapshot()
+        guard.modules = {name: sys.modules.get(name) for name in WATCHED_MODULES}
+        guard.states = {name: {key: value for key, value in vars(module).items()
+                               if callable(value) and not (name == "builtins" and key in NOISY_BUILTINS)}
+                        for name, module in guard.modules.items() if module is not None}
+        guard.checks_state = guard.states["course.grading.checks"]
+        shell = guard.shell
+        guard.hooks = None if shell is None else {
+            "ast_transformers": list(shell.ast_transformers),
+            "input_transformers_post": list(shell.input_transformers_post),
+            "events": {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
+            "instance": {name for name in SHELL_METHODS if name in vars(shell)}}
+        guard.codes = {name: (value.__code__, value.__defaults__, value.__kwdefaults__)
+                       for name, value in guard.checks_state.items() if hasattr(value, "__code__")}
+        # The parent finds the guard through object.__subclasses__(): no name the student can shadow.
+        guard.holder = type(f"CourseGuard{nonce}", (), {"guard": guard, "__module__": "course_guard"})
+        sys.addaudithook(guard._audit)  # never removed: it also keeps the guard alive
+        return guard.findings
+
+    # what the tests rely on, as identities
+    def _snapshot(self) -> dict:
+        shot = {}
+        for name in WATCHED_MODULES:
+            module = sys.modules.get(name)
+            if module is not None:
+                shot[name] = {key: id(value) for key, value in vars(module).items()
+                              if callable(value) and not (name == "builtins" and key in NOISY_BUILTINS)}
+        for label, obj, names in (("shell", self.shell, SHELL_METHODS),
+                                  ("kernel", getattr(self.shell, "kernel", None), KERNEL_METHODS)):
+            if obj is None:
+                continue
+            shot[label] = {name: id(inspect_attr) for name in names
+                           if (inspect_attr := _class_attr(type(obj), name)) is not None}
+            shot[label + " instance"] = sorted(n for n in names if n in getattr(obj, "__dict__", {}))
+        if self.shell is not None:
+            shot["shell hooks"] = {"custom_exceptions": repr(self.shell.custom_exceptions),
+                                   "ast_transformers": [id(t) for t in self.shell.ast_transformers],
+                                   "input_transformers_post": [id(t) for t in self.shell.input_transformers_post],
+                                   "events": sorted(id(c) for cs in self.shell.events.callbacks.values() for c in cs
+                                                    if not _library(c))}
+        return shot
+
+    def _compare(self) -> None:
+        now = self._snapshot()
+        for part, before in self.baseline.items():
+            after = now.get(part)
+            if after == before:
+                continue
+            if isinstance(before, dict) and isinstance(after, dict):
+                changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+                what = ", ".join(changed[:5])
+            else:
+                what = "changed"
+            self._note(f"the kernel's {part} was changed at run time ({what})")
+        for name, module in self.modules.items():
+            if sys.modules.get(name) is not module and module is not None:
+                self._note(f"sys.modules['{name}'] was replaced at run time")
+
+    def _note(self, finding: str) -> None:
+        if finding not in self.findings and len(self.findings) < MAX_FINDINGS:
+            self.findings.append(finding)
+
+    # the audit hook
+    def _audit(self, event: str, args) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            if event == "open":
+                path, mode, flags = args
+                if isinstance(path, int):
+                    return
+                writes = bool(set(mode or "") & set("wax+")) or bool((flags or 0) & (os.O_WRONLY | os.O_RDWR |
+                                                                                       os.O_CREAT | os.O_APPEND))
+                self._path(path, writes, "opened" if not writes else "wrote")
+            elif event in WRITE_EVENTS or event in TOUCH_EVENTS:
+                for index in WRITE_EVENTS.get(event) or TOUCH_EVENTS[event]:
+                    if index < len(args) and isinstance(args[index], str | bytes | os.PathLike):
+                        self._path(args[index], event in WRITE_EVENTS, f"{event}")
+            elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
+                self._note(f"called {event}() (looking through the interpreter's objects)")
+            elif event == "ctypes.dlsym" and "Py" in str(args[-1] if args else ""):
+                self._note("called into the interpreter through ctypes")
+            elif event == "object.__setattr__" and args[1] in ("__code__", "__defaults__", "__kwdefaults__"):
+                module = getattr(args[0], "__module__", "") or ""
+                if module.split(".")[0] in ("course", "builtins", "math", "operator"):
+                    self._note(f"replaced the {args[1]} of {module}.{getattr(args[0], '__name__', '?')}")
+            elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook"):
+                self._note(f"called {event}()")
+        except Exception:  # noqa: BLE001 - an audit hook that raises would break the student's code
+            pass
+        finally:
+            self._busy = False
+
+    def _path(self, path, writes: bool, verb: str) -> None:
+        path = os.fsdecode(path)
+        if path in ("", ":memory:") or path.startswith("file:") and "mode=memory" in path:
+            return
+        full = os.path.realpath(path)
+        if _under(full, [self.folder]):
+            if os.path.basename(full).startswith("gradebook"):
+                self._note(f"{verb} {full} (a gradebook)")
+        elif os.path.basename(full).startswith("gradebook") or _under(full, self.forbidden):
+            self._note(f"{verb} {full} (the grader's files)")
+        elif writes and not _under(full, self.allowed):
+            self._note(f"{verb} {full}, outside its folder")
+
+    # the calls the executor makes
+    def remember(self, names: list[str]) -> list[str]:
+        """Note the objects the setup cell just bound to ``names``: the tests use them as they are now."""
+        user = self.shell.user_ns
+        for name in names:
+            if name in user:
+                self.remembered[name] = user[name]
+        return self.findings
+
+    def before_test(self) -> list[str]:
+        """Note what changed since the setup, and put back what the tests use (silently, for every test)."""
+        self._compare()
+        self._restore()
+        return self.findings
+
+    def _restore(self) -> None:
+        for name, module in self.modules.items():
+            if module is not None and sys.modules.get(name) is not module:
+                sys.modules[name] = module
+        for module_name, saved in self.states.items():
+            state = vars(self.modules[module_name])
+            for name, value in saved.items():
+                if state.get(name) is not value:
+                    self._note(f"{module_name}.{name} was replaced at run time")
+                    state[name] = value
+        for name, (code, defaults, kwdefaults) in self.codes.items():
+            function = self.checks_state[name]
+            if (function.__code__, function.__defaults__, function.__kwdefaults__) != (code, defaults, kwdefaults):
+                self._note(f"the code of course.grading.checks.{name} was replaced at run time")
+                function.__code__, function.__defaults__, function.__kwdefaults__ = code, defaults, kwdefaults
+        package = self.modules["course"]
+        for name in CHECK_NAMES:
+            if package is not None and name in vars(package) and vars(package)[name] is not self.checks_state[name]:
+                self._note(f"course.{name} was replaced at run time")
+                del vars(package)[name]
+        self._restore_shell()
+        user = self.shell.user_ns
+        for name, value in self.remembered.items():
+            if user.get(name) is not value:
+                self._note(f"'{name}', which the tests use, was rebound by the student's code")
+                user[name] = value
+
+    def _restore_shell(self) -> None:
+        """The IPython shell as it was: no AST or input transformer, exception handler, event callback or
+        method override that the student's code added (a transformer could empty every test cell)."""
+        shell, hooks = self.shell, self.hooks
+        if shell is None or hooks is None:
+            return
+        shell.ast_transformers[:] = hooks["ast_transformers"]
+        shell.input_transformers_post[:] = hooks["input_transformers_post"]
+        if shell.custom_exceptions != ():
+            shell.set_custom_exc((), None)
+        for name, callbacks in shell.events.callbacks.items():
+            callbacks[:] = [c for c in callbacks if _library(c) or c in hooks["events"].get(name, [])]
+        for name in SHELL_METHODS:
+            if name in vars(shell) and name not in hooks["instance"]:
+                delattr(shell, name)
+
+    def report(self) -> list[str]:
+        self._compare()
+        return self.findings
+
+    def call(self, method: str, *args) -> str:
+        return json.dumps(getattr(self, method)(*args))
+
+
+def _library(obj) -> bool:
+    """A callback registered by IPython, ipykernel or a plotting library (matplotlib's inline backend)."""
+    module = getattr(obj, "__module__", None) or getattr(getattr(obj, "__func__", None), "__module__", "") or ""
+    return module.split(".")[0] in ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets")
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _class_attr(cls, name: str):
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
+def install_code(source: str, nonce: str, folder: str, allowed: list[str], forbidden: list[str]) -> str:
+    """The hidden first cell: this module's ``source`` run in a private namespace with a private copy of the
+    builtins, then :meth:`KernelGuard.install`. It leaves no name in the student's namespace."""
+    return ("(lambda ns: (exec(compile(ns.pop('source'), '<course-guard>', 'exec'), ns), "
+            f"ns['KernelGuard'].install({nonce!r}, {folder!r}, {allowed!r}, {forbidden!r}))[1])"
+            f"({{'__name__': 'course_guard', 'source': {source!r}, "
+            "'__builtins__': __import__('builtins').__dict__.copy()})")
+
+
+def guard_call(nonce: str, method: str, *args) -> str:
+    """An expression calling the guard's ``method`` that looks up no name the student's code could rebind;
+    its value is the findings so far, as a JSON string."""
+    return (f"[k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'CourseGuard{nonce}'][0]"
+            f".guard.call({method!r}, *{args!r})")
+
+
+def parse_findings(reply_text: str) -> list[str] | None:
+    """The findings a guard call returned (the ``text/plain`` repr of a JSON string), or None if unreadable."""
+    try:
+        value = json.loads(ast.literal_eval(reply_text))
+    except Exception:  # noqa: BLE001 - anything unreadable is reported by the caller
+        return None
+    return [str(item) for item in value] if isinstance(value, list) else None

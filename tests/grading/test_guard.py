@@ -1,0 +1,101 @@
+"""course.grading.guard in a real IPython shell (a subprocess each: its audit hook cannot be removed): it
+undoes and reports what a student's code changed, and stays silent for an honest answer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+GUARD_SCRIPT = r'''
+import json, sys, tempfile
+from pathlib import Path
+from IPython.core.interactiveshell import InteractiveShell
+from course.grading import guard
+
+folder, student, test = sys.argv[1], sys.argv[2], sys.argv[3]
+shell = InteractiveShell.instance()
+source = Path(guard.__file__).read_text()
+allowed = [tempfile.gettempdir(), "/dev"]  # as SafeExecute gives it
+install = shell.run_cell(guard.install_code(source, "n0nce", folder, allowed, [sys.argv[4]]), silent=True)
+assert install.success, install.error_in_exec
+shell.run_cell("from course import check, check_that, check_raises", silent=True)
+
+def call(method, *args):
+    return json.loads(shell.ev(guard.guard_call("n0nce", method, *args)))
+
+call("remember", ["check", "check_that", "check_raises"])
+clean = call("before_test")
+shell.run_cell(student, silent=True)
+call("before_test")
+passed = shell.run_cell(test, silent=True).success
+sys.stdout.write(json.dumps({"clean": clean, "passed": passed, "findings": call("report")}))
+'''
+
+
+def _guarded(tmp_path: Path, student: str, test: str = "check('add', add(2, 3), 5)") -> dict:
+    folder = tmp_path / "submission"
+    folder.mkdir(exist_ok=True)
+    forbidden = tmp_path / "class"
+    (forbidden / "solutions").mkdir(parents=True, exist_ok=True)
+    (forbidden / "gradebook.db").write_text("")
+    run = subprocess.run([sys.executable, "-c", GUARD_SCRIPT, str(folder), textwrap.dedent(student), test,
+                          str(forbidden)], capture_output=True, text=True, cwd=folder, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_guard_is_silent_for_an_honest_answer(tmp_path):
+    result = _guarded(tmp_path, """
+        from pathlib import Path
+        import tempfile
+        Path('scratch.txt').write_text('mine')
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / 'x').write_text('tmp is fine')
+        def add(a, b):
+            return a + b
+    """)
+    assert result == {"clean": [], "passed": True, "findings": []}
+
+
+@pytest.mark.parametrize("student, reason", [
+    ("check = check_that = check_raises = lambda *a, **k: True\ndef add(a, b): return 0",
+     "'check', which the tests use, was rebound"),
+    ("import course.grading.checks as c\nc._equal = lambda *a, **k: True\ndef add(a, b): return 0",
+     "course.grading.checks._equal was replaced"),
+    ("import course.grading.checks as c\nc.check.__code__ = (lambda *a, **k: True).__code__\ndef add(a, b): return 0",
+     "the code of course.grading.checks.check was replaced"),
+    ("import builtins\nbuiltins.isinstance = lambda *a: True\nclass E:\n    def __eq__(s, o): return True\n"
+     "def add(a, b): return E()", "builtins.isinstance was replaced"),
+    ("import sys, types\nfake = types.ModuleType('course.grading.checks')\n"
+     "sys.modules['course.grading.checks'] = fake\ndef add(a, b): return 0",
+     "sys.modules['course.grading.checks'] was replaced"),
+    ("import ast\nclass Empty(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
+     "        return ast.Module(body=[], type_ignores=[])\nget_ipython().ast_transformers.append(Empty())\n"
+     "def add(a, b): return 0", "shell hooks was changed"),
+    ("get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\ndef add(a, b): return 0",
+     "shell hooks was changed"),
+])
+def test_guard_undoes_and_reports_a_forgery(tmp_path, student, reason):
+    result = _guarded(tmp_path, student)
+    assert result["clean"] == []
+    assert result["passed"] is False  # the wrong answer fails: the guard put the course's helpers back
+    assert any(reason in line for line in result["findings"]), result["findings"]
+
+
+@pytest.mark.parametrize("student, reason", [
+    ("open('../class/gradebook.db', 'rb').close()", "(the grader's files)"),
+    ("import sqlite3\nsqlite3.connect('../class/gradebook.db').close()", "(the grader's files)"),
+    ("import os\nos.listdir('../class/solutions')\nopen('../class/solutions/x', 'w').close()", "(the grader's files)"),
+    ("import os, pathlib\np = pathlib.Path(os.environ.get('HOME', '/root')) / '.course-forgery-test'\n"
+     "p.write_text('x'); p.unlink()", "outside its folder"),
+    ("import gc\ngc.get_objects()", "gc.get_objects"),
+])
+def test_guard_reports_files_and_interpreter_games(tmp_path, student, reason):
+    result = _guarded(tmp_path, student + "\ndef add(a, b): return a + b")
+    assert result["passed"] is True  # nothing unearned here: only reported
+    assert any(reason in line for line in result["findings"]), result["findings"]
