@@ -3,7 +3,9 @@
 - :func:`start_demo_server` runs a small JSON API on 127.0.0.1 in a thread of the kernel: books with ETag,
   304 and content negotiation, pagination, cookies and sessions, an echo route, a flaky route for retry
   demos and a slow route for timeouts. It reads requests with h11, a strict HTTP/1.1 implementation, so a
-  malformed request gets a 400 (the connection is closed) and the server keeps serving the next one.
+  malformed request gets a 400 (the connection is closed) and the server keeps serving the next one. As in
+  step 03, 400 means the request cannot be read (broken HTTP, a body that is not JSON) and 422 that it reads
+  but a value is not acceptable (a book without a title, ``per_page=500``, ``page=two``).
   ``course.components.servers.stop_all()`` stops it like any other course server.
 - :func:`exchange` sends raw bytes over a TCP socket and returns the raw reply; :func:`show` prints bytes
   with the CR LF line ends made visible.
@@ -212,9 +214,9 @@ class _DemoApp:
         try:
             page, per_page = int(request.query.get("page", 1)), int(request.query.get("per_page", 3))
         except ValueError:
-            return _problem(400, "page and per_page must be whole numbers")
+            return _problem(422, "page and per_page must be whole numbers")
         if page < 1 or not 1 <= per_page <= 20:
-            return _problem(400, "page starts at 1, and per_page is between 1 and 20")
+            return _problem(422, "page starts at 1, and per_page is between 1 and 20")
         with self.lock:
             ids = sorted(self.books)
             items = [{"id": i, **self.books[i]} for i in ids[(page - 1) * per_page:page * per_page]]
@@ -322,9 +324,9 @@ class _DemoApp:
         try:
             fail, status = int(request.query.get("fail", 2)), int(request.query.get("status", 503))
         except ValueError:
-            return _problem(400, "fail and status must be whole numbers")
+            return _problem(422, "fail and status must be whole numbers")
         if not 0 <= fail <= 100 or not 400 <= status <= 599:
-            return _problem(400, "fail is between 0 and 100, and status between 400 and 599")
+            return _problem(422, "fail is between 0 and 100, and status between 400 and 599")
         with self.lock:
             hits = self.flaky_hits[key] = self.flaky_hits.get(key, 0) + 1
         if hits <= fail:
@@ -336,7 +338,7 @@ class _DemoApp:
         try:
             seconds = min(max(float(request.query.get("seconds", 1)), 0.0), 5.0)
         except ValueError:
-            return _problem(400, "seconds must be a number")
+            return _problem(422, "seconds must be a number")
         time.sleep(seconds)
         return _reply(200, {"slept": seconds})
 

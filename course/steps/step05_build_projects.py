@@ -7,6 +7,9 @@
   latency and the error count (:class:`LoadReport`).
 - :func:`notebook_files` / :func:`scaffold` rebuild the project a lesson writes with ``%%writefile`` cells,
   so the tests and the benchmark check exactly the service the lesson teaches.
+- :func:`tidy_project` removes the project folder the lesson wrote when the lesson ran inside the course's own
+  ``notebooks/`` folder (a source checkout), so running it there leaves no untracked files; in a learner's
+  workspace the folder stays, it is theirs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import collections
 import itertools
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +36,7 @@ from course.components.waits import scaled, wait_until
 
 __all__ = [
     "ServiceProcess", "start_service", "running", "stop_all", "LoadReport", "load", "percentile",
-    "notebook_files", "write_files", "scaffold", "LESSON_STEM",
+    "notebook_files", "write_files", "scaffold", "tidy_project", "LESSON_STEM",
 ]
 
 LESSON_STEM = "05-build-projects"
@@ -333,3 +337,23 @@ def scaffold(destination: str | os.PathLike, *, project: str = "tasktrack-projec
     root = Path(destination) / project
     write_files(files, root)
     return root
+
+
+def tidy_project(project: str | os.PathLike) -> bool:
+    """Remove ``project`` if it sits in the course sources' ``notebooks/`` folder; True when it was removed.
+
+    The lesson writes its project next to itself. Run from a learner's workspace, that folder is the
+    learner's and stays; run from the course's own sources, it would be left as untracked files in the
+    checkout, so the lesson's last cell removes it there.
+    """
+    from course.platform import paths
+
+    project = Path(project).resolve()
+    try:
+        sources = paths.notebooks_dir().resolve()
+    except FileNotFoundError:  # no course sources next to the package: the lesson cannot be running in them
+        return False
+    if project.parent != sources or not project.is_dir():
+        return False
+    shutil.rmtree(project)
+    return True

@@ -398,3 +398,15 @@ def test_a_plausible_wrong_answer_loses_points(name, wrong):
 def test_the_stub_fails_every_test_cell(name):
     for grade_id, source in PARTS[name]:
         assert run_test_cell(name, _stub, grade_id, source) is not None, f"{grade_id} passed the stub"
+
+
+# ------------------------------------------------------------------------------------------- the lesson
+def test_the_lesson_labels_a_division_by_1024_kib_and_by_1000_kb():
+    """A kB is 1,000 bytes and a KiB 1,024 (IEC 80000-13): every ``{x / 1024...} unit`` in the lesson says KiB."""
+    nb = nbformat.read(paths.lesson_path(STEM), as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells)
+    labelled = re.findall(r"/\s*(1024|1000)\b[^}]*\}\s*([A-Za-z]+)", text)
+    assert labelled, "the lesson formats no size any more: this test no longer sees it"
+    wrong = [(divisor, unit) for divisor, unit in labelled
+             if {"1024": "KiB", "1000": "kB"}[divisor] != unit]
+    assert not wrong, f"size divided and labelled with the wrong unit: {wrong}"

@@ -557,6 +557,21 @@ def test_demo_server_keep_alive_cookies_flaky_and_pagination(demo):
         assert sum(pages) == browser.get("/books").json()["total"] and max(pages) == 2
 
 
+
+@pytest.mark.service
+def test_demo_server_answers_400_for_what_it_cannot_read_and_422_for_values_it_refuses(demo):
+    """Step 03's convention: 400 when the request cannot be read, 422 when it reads but a value is refused."""
+    with httpx.Client(base_url=demo.url, timeout=5) as client:
+        unreadable = client.post("/books", content=b"{oops", headers={"Content-Type": "application/json"})
+        assert unreadable.status_code == 400
+        refused = [client.post("/books", json={"author": "Me"}),
+                   client.get("/books", params={"per_page": 500}), client.get("/books", params={"per_page": 0}),
+                   client.get("/books", params={"page": 0}), client.get("/books", params={"page": "two"}),
+                   client.get("/flaky/c422", params={"status": 200}), client.get("/slow", params={"seconds": "x"})]
+        assert [r.status_code for r in refused] == [422] * len(refused)
+        assert all(r.headers["content-type"] == "application/problem+json" for r in refused)
+
+
 def test_helpers_show_parse_and_call_wsgi(capsys):
     web.show(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n")
     assert capsys.readouterr().out == "HTTP/1.1 204 No Content␍␊\nX-A: 1␍␊\n␍␊\n"
@@ -600,3 +615,20 @@ def test_the_lesson_leaves_no_thread_process_or_port_behind(tmp_path):
     for port in opened:  # and from outside the kernel, every port it used now refuses connections
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             pass
+
+
+def test_the_lesson_prose_states_http_facts_that_are_true():
+    """The errata of issue 19: framing, 429, server push, and 422's Python name computed in the run."""
+    nb = nbformat.read(paths.lesson_path(STEM), as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "only ever answers" not in prose and "WebSocket" in prose and "Server-Sent Events" in prose
+    assert "applies to them unchanged" not in prose and ":authority" in prose and "Content-Length" in prose
+    four_xx = next(line for line in prose.splitlines() if line.startswith("| 4xx"))
+    assert "do not repeat it unchanged" not in four_xx and "Retry-After" in four_xx
+    assert "still calls" not in prose  # a claim about Python's name for 422 that 3.13 made false
+    cell = next(c.source for c in nb.cells if c.cell_type == "code" and "HTTPStatus(422)" in c.source)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(cell, {"sys": __import__("sys")})
+    assert f"HTTPStatus.{HTTPStatus(422).name}" in out.getvalue()
+    assert HTTPStatus(422).phrase in out.getvalue()

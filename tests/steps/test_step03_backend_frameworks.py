@@ -205,8 +205,16 @@ class Mutant:
 MUTANTS = [
     Mutant("sku kept as typed", "product_models", ", to_upper=True)]\n    name", ")]\n    name",
            "product_models_tests"),
-    Mutant("patch accepts null", "product_models", "price_cents: Annotated[int, Field(ge=0)] = None",
-           "price_cents: Annotated[int, Field(ge=0)] | None = None", "product_models_tests"),
+    Mutant("patch accepts null", "product_models", "price_cents: Annotated[int, Field(ge=0, strict=True)] = None",
+           "price_cents: Annotated[int, Field(ge=0, strict=True)] | None = None", "product_models_tests"),
+    # Pydantic's lax mode turns "100", 12.0 and true into 100, 12 and 1: the exercise asks for strict integers.
+    Mutant("lax price", "product_models", "Field(ge=0, strict=True)", "Field(ge=0)", "product_models_tests"),
+    Mutant("lax price reaches the route", "product_models", "Field(ge=0, strict=True)", "Field(ge=0)",
+           "create_route_tests"),
+    Mutant("lax stock", "product_models", "stock: Annotated[int, Field(ge=0, strict=True)] = 0",
+           "stock: Annotated[int, Field(ge=0)] = 0", "product_models_tests"),
+    Mutant("lax price in the patch", "product_models", "price_cents: Annotated[int, Field(ge=0, strict=True)] = None",
+           "price_cents: Annotated[int, Field(ge=0)] = None", "product_models_tests"),
     Mutant("blank names accepted", "product_models",
            'name: Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"[A-Za-z0-9]")]\n',
            "name: Annotated[str, StringConstraints(min_length=1, max_length=80)]\n", "product_models_tests"),
@@ -295,7 +303,7 @@ ANOTHER_SOLUTION = {
     "product_models": '''
 import re
 
-from pydantic import ConfigDict, field_validator, model_validator
+from pydantic import ConfigDict, StrictInt, field_validator, model_validator
 
 
 def _sku(value: str) -> str:
@@ -312,6 +320,7 @@ def _name(value: str) -> str:
 
 class ProductIn(BaseModel):
     """A product as a client sends it to POST /products."""
+    model_config = ConfigDict(strict=True)
     sku: str
     name: str
     price_cents: int = Field(ge=0)
@@ -326,8 +335,8 @@ class ProductPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: str | None = None
     name: str | None = None
-    price_cents: int | None = Field(default=None, ge=0)
-    stock: int | None = Field(default=None, ge=0)
+    price_cents: StrictInt | None = Field(default=None, ge=0)
+    stock: StrictInt | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -536,16 +545,47 @@ def _port_open(port: int) -> bool:
         return False
 
 
-@pytest.mark.slow
-@pytest.mark.service
-def test_the_lesson_stops_every_server_it_started(tmp_path):
+@pytest.fixture(scope="module")
+def executed_lesson(tmp_path_factory):
+    """The lesson run once in a kernel, with a last cell reporting its ports and what is left running."""
     nb = nbformat.read(paths.lesson_path(STEM), as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(
         "import json\nprint(json.dumps({'ports': used_ports, 'left': leftovers(used_ports)}))"))
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path_factory.mktemp("lesson03")
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path)}}).execute()
+    return nb
+
+
+def _output_of(nb, marker: str) -> str:
+    cell = next(c for c in nb.cells if c.cell_type == "code" and marker in c.source)
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_the_lesson_stops_every_server_it_started(executed_lesson):
+    nb = executed_lesson
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors[0]
     report = json.loads("".join(o.text for o in nb.cells[-1].outputs if o.output_type == "stream"))
     assert len(report["ports"]) == 3                    # the bare WSGI app, FastAPI under uvicorn, Flask
     assert report["left"] == {"servers": [], "open ports": [], "server threads": [], "child processes": []}
     assert not [port for port in report["ports"] if _port_open(port)]
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_the_lesson_shows_strict_integers_simple_cors_requests_and_def_or_async(executed_lesson):
+    """Issue 19's errata, as the lesson's own output: lax coercion, a simple request that runs, async def."""
+    strict = _output_of(executed_lesson, "strict_year = ")
+    lines = strict.splitlines()
+    assert len(lines) == 4 and all("refused" in line for line in lines[:3]) and "accepted as 1999" in lines[3]
+    assert "lax int gives 1 " in lines[2]                     # true is 1 to a lax int
+    cors = _output_of(executed_lesson, "simple = fastapi_client.post(")
+    assert "simple POST from elsewhere -> 4" in cors and "Access-Control-Allow-Origin = None" in cors
+    assert "the app ran it: {'framework': 'FastAPI', 'method': 'POST', 'path': '/books'" in cors
+    waits = _output_of(executed_lesson, "waits = FastAPI()").splitlines()
+    assert [line.split()[5] for line in waits] == ["/def-sleeps", "/async-awaits", "/async-blocks"]
+    assert all("[200, 200, 200, 200, 200]" in line for line in waits)
+    prose = "\n".join(c.source for c in executed_lesson.cells if c.cell_type == "markdown")
+    assert "no preflight" in prose and "CSRF" in prose and "event loop" in prose and "strict" in prose

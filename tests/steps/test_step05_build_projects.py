@@ -418,3 +418,129 @@ def test_the_start_wait_scales_with_the_machines_slowness(project, monkeypatch):
     with capstone.start_service("tasktrack.app:create_app", project=project, env=env, name="slow",
                                 timeout=0.01) as service:
         assert httpx.get(service.url + "/health", timeout=10).status_code == 200
+
+
+# --- issue 19's errata: the log keeps tracebacks, one half-open trial call, no leftovers, prose measured ----
+
+
+def test_json_log_lines_keep_the_traceback_of_log_exception(project):
+    """A 500 logged with log.exception keeps its traceback in the JSON line (JsonLines once dropped exc_info)."""
+    code = (
+        "import json, logging\n"
+        "from tasktrack.app import JsonLines\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    record = logging.LogRecord('tasktrack', logging.ERROR, 'app.py', 1, 'request failed', None,\n"
+        "                               __import__('sys').exc_info())\n"
+        "record.fields = {'request_id': 'r1'}\n"
+        "print(JsonLines().format(record))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert "\n" not in line  # still one line per record
+    entry = __import__("json").loads(line)
+    assert entry["event"] == "request failed" and entry["request_id"] == "r1"
+    assert "ZeroDivisionError: division by zero" in entry["traceback"] and "Traceback" in entry["traceback"]
+
+
+def _resilience(project):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("capstone_resilience", project / "digest" / "resilience.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fail():
+    raise OSError("down")
+
+
+def _opened_breaker(project, *, failures):
+    """(the resilience module, a breaker on a fake clock opened by ``failures`` failures, the clock's list)."""
+    resilience = _resilience(project)
+    now = [0.0]
+    breaker = resilience.CircuitBreaker(failures=failures, reset_after=5, clock=lambda: now[0])
+    for _ in range(failures):
+        with pytest.raises(OSError):
+            breaker.call(_fail)
+    return resilience, breaker, now
+
+
+def test_a_half_open_breaker_lets_exactly_one_trial_call_through_from_many_threads(project):
+    """Ten threads calling a half-open breaker: one trial call runs, the nine others get CircuitOpen."""
+    from course.components.waits import wait_until
+
+    resilience, breaker, now = _opened_breaker(project, failures=1)
+    assert breaker.state == "open"
+    now[0] = 10.0
+    assert breaker.state == "half-open"
+    entered, refused, release, lock = [], [], threading.Event(), threading.Lock()
+
+    def trial():
+        with lock:
+            entered.append(threading.get_ident())
+        release.wait(60)
+        return "ok"
+
+    def caller():
+        try:
+            breaker.call(trial)
+        except resilience.CircuitOpen:
+            with lock:
+                refused.append(threading.get_ident())
+
+    threads = [threading.Thread(target=caller) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(entered) + len(refused) == 10 or len(entered) > 1, 10,
+                   what="every caller to enter the trial or be refused")
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
+    assert (len(entered), len(refused)) == (1, 9)
+    assert breaker.state == "closed"  # the trial succeeded
+    assert breaker.call(lambda: "again") == "again"
+
+
+def test_a_failed_trial_reopens_the_breaker_and_a_later_trial_may_run(project):
+    resilience, breaker, now = _opened_breaker(project, failures=3)
+    now[0] = 6.0
+    with pytest.raises(OSError):  # the one trial call, and it fails
+        breaker.call(_fail)
+    assert breaker.state == "open"
+    with pytest.raises(resilience.CircuitOpen):
+        breaker.call(lambda: "no")
+    now[0] = 12.0
+    assert breaker.call(lambda: "yes") == "yes" and breaker.state == "closed"
+
+
+def test_tidy_project_removes_the_project_only_inside_the_course_sources(tmp_path, monkeypatch):
+    root = tmp_path / "checkout"
+    (root / "solutions").mkdir(parents=True)
+    in_sources = root / "notebooks" / "tasktrack-project"
+    (in_sources / "tasktrack").mkdir(parents=True)
+    (in_sources / "tasktrack" / "app.py").write_text("x = 1\n")
+    in_workspace = tmp_path / "workspace" / "tasktrack-project"
+    in_workspace.mkdir(parents=True)
+    (in_workspace / "README.md").write_text("mine\n")
+    monkeypatch.setenv("BACKEND_COURSE_ROOT", str(root))
+    assert capstone.tidy_project(in_workspace) is False and (in_workspace / "README.md").exists()
+    assert capstone.tidy_project(in_sources) is True and not in_sources.exists()
+    assert capstone.tidy_project(in_sources) is False  # already gone: nothing to do, no error
+    cells = nbformat.read(LESSON, as_version=4).cells
+    assert "capstone.tidy_project(PROJECT)" in cells[-1].source  # the lesson's last cell calls it
+
+
+def test_lesson_prose_states_no_unmeasured_time_and_the_breaker_pause_scales():
+    cells = nbformat.read(LESSON, as_version=4).cells
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "about 0.6 s" not in prose
+    start = next(c.source for c in cells if "digest = capstone.start_service(" in c.source)
+    assert "waits.scaled(" in start and '"DIGEST_RESET_AFTER": str(RESET_AFTER)' in start
+    failures = next(c.source for c in cells if c.cell_type == "code" and "tasktrack.stop()" in c.source)
+    assert "min(seconds[:3])" in failures  # the time of the retried answers is printed from the run
