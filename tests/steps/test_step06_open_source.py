@@ -315,6 +315,39 @@ def make_patch():
     return repo.git("format-patch", "-1", "--stdout")
 '''
 
+_FIX_AND = '''
+def make_patch():
+    repo = gitrepo.make_patch_project()
+    repo.write("textkit/slug.py", repo.read("textkit/slug.py").replace(
+        'r"[^a-z0-9]", "-", title.lower())', 'r"[^a-z0-9]+", "-", title.lower()).strip("-")'))
+    {tests}
+    repo.git("add", "--all")
+    repo.git("commit", "-m", "fix(slug): collapse runs of separators")
+    return repo.git("format-patch", "-1", "--stdout")
+'''
+PATCH_ADDS_A_TEST_FILE = _FIX_AND.format(tests='''repo.write("tests/test_regression.py", (
+        "import unittest\\nfrom textkit.slug import slugify\\n\\n\\n"
+        "class RegressionTest(unittest.TestCase):\\n"
+        "    def test_trailing_punctuation(self):\\n"
+        "        self.assertEqual(slugify('Done!'), 'done')\\n"))''')
+PATCH_ADDS_A_TEST_TO_THE_FILE = _FIX_AND.format(tests='''repo.write("tests/test_slug.py", repo.read(
+        "tests/test_slug.py").replace("\\n\\nif __name__", (
+        "\\n    def test_no_trailing_hyphen(self):\\n"
+        "        self.assertEqual(slugify('Done!'), 'done')\\n\\n\\nif __name__")))''')
+PATCH_WEAKENS_A_TEST = _FIX_AND.format(tests='''repo.write("tests/test_slug.py", repo.read(
+        "tests/test_slug.py").replace('self.assertEqual(slugify("Hello, World!"), "hello-world")',
+        'self.assertTrue(slugify("Hello, World!"))'))''')
+PATCH_DELETES_THE_TESTS = _FIX_AND.format(tests='repo.git("rm", "--quiet", "tests/test_slug.py")')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "passes"), [
+    (PATCH_ADDS_A_TEST_FILE, True), (PATCH_ADDS_A_TEST_TO_THE_FILE, True),
+    (PATCH_WEAKENS_A_TEST, False), (PATCH_DELETES_THE_TESTS, False),
+], ids=["adds-a-test-file", "adds-a-test-to-the-file", "weakens-a-test", "deletes-the-tests"])
+def test_part_f_accepts_added_tests_and_refuses_weakened_or_deleted_ones(part_runner, answer, passes):
+    assert part_runner("make_patch_tests", make_patch=answer) is passes
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("test_id", "answer_id", "answer", "passes"), [
