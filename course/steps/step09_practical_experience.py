@@ -271,10 +271,13 @@ def _pytest_env() -> dict[str, str]:
 
 def run_pytest(folder: str | Path, *args: str, timeout: float = 60) -> PytestRun:
     """Run ``python -m pytest -q <args>`` in ``folder`` (a subprocess, killed after ``timeout`` s, scaled on a
-    slow machine by :func:`course.components.waits.scaled`)."""
+    slow machine by :func:`course.components.waits.scaled`). ``-q`` is left out when ``args`` ask for verbose
+    output (``-v``, ``-vv``, ``--verbose``): pytest adds them up, so ``-q -v`` would print no test names."""
     from course.components.waits import scaled
 
-    command = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", *args]
+    verbose = any(re.fullmatch(r"-v+|--verbose", arg) for arg in args)
+    quiet = [] if verbose else ["-q"]
+    command = [sys.executable, "-m", "pytest", *quiet, "--color=no", "-p", "no:cacheprovider", *args]
     try:
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=scaled(timeout),
                               env=_pytest_env(), check=False)

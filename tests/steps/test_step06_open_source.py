@@ -315,6 +315,87 @@ def make_patch():
     return repo.git("format-patch", "-1", "--stdout")
 '''
 
+_FIX_AND = '''
+def make_patch():
+    repo = gitrepo.make_patch_project()
+    repo.write("textkit/slug.py", repo.read("textkit/slug.py").replace(
+        'r"[^a-z0-9]", "-", title.lower())', 'r"[^a-z0-9]+", "-", title.lower()).strip("-")'))
+    {tests}
+    repo.git("add", "--all")
+    repo.git("commit", "-m", "fix(slug): collapse runs of separators")
+    return repo.git("format-patch", "-1", "--stdout")
+'''
+PATCH_ADDS_A_TEST_FILE = _FIX_AND.format(tests='''repo.write("tests/test_regression.py", (
+        "import unittest\\nfrom textkit.slug import slugify\\n\\n\\n"
+        "class RegressionTest(unittest.TestCase):\\n"
+        "    def test_trailing_punctuation(self):\\n"
+        "        self.assertEqual(slugify('Done!'), 'done')\\n"))''')
+PATCH_ADDS_A_TEST_TO_THE_FILE = _FIX_AND.format(tests='''repo.write("tests/test_slug.py", repo.read(
+        "tests/test_slug.py").replace("\\n\\nif __name__", (
+        "\\n    def test_no_trailing_hyphen(self):\\n"
+        "        self.assertEqual(slugify('Done!'), 'done')\\n\\n\\nif __name__")))''')
+PATCH_WEAKENS_A_TEST = _FIX_AND.format(tests='''repo.write("tests/test_slug.py", repo.read(
+        "tests/test_slug.py").replace('self.assertEqual(slugify("Hello, World!"), "hello-world")',
+        'self.assertTrue(slugify("Hello, World!"))'))''')
+PATCH_DELETES_THE_TESTS = _FIX_AND.format(tests='repo.git("rm", "--quiet", "tests/test_slug.py")')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "passes"), [
+    (PATCH_ADDS_A_TEST_FILE, True), (PATCH_ADDS_A_TEST_TO_THE_FILE, True),
+    (PATCH_WEAKENS_A_TEST, False), (PATCH_DELETES_THE_TESTS, False),
+], ids=["adds-a-test-file", "adds-a-test-to-the-file", "weakens-a-test", "deletes-the-tests"])
+def test_part_f_accepts_added_tests_and_refuses_weakened_or_deleted_ones(part_runner, answer, passes):
+    assert part_runner("make_patch_tests", make_patch=answer) is passes
+
+_VERSION_TEMPLATE = '''
+def next_version(current, messages):
+    if not re.fullmatch(r"(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)", current):
+        raise ValueError(current)
+    major, minor, patch = map(int, current.split("."))
+    bump = 0
+    for message in messages:
+        if not is_conventional(message):
+            continue
+        header, *rest = message.split("\\n")
+        breaking = {breaking}
+        if breaking:
+            bump = max(bump, 3)
+        elif header.startswith("feat"):
+            bump = max(bump, 2)
+        elif header.startswith(("fix", "perf")):
+            bump = max(bump, 1)
+    if bump == 3 and major == 0:
+        bump = 2
+    return {{3: f"{{major + 1}}.0.0", 2: f"{{major}}.{{minor + 1}}.0", 1: f"{{major}}.{{minor}}.{{patch + 1}}"}}.get(
+        bump, current)
+'''
+_FOOTER = 'line.startswith(("BREAKING CHANGE:", "BREAKING-CHANGE:"))'
+VERSION_RIGHT = _VERSION_TEMPLATE.format(
+    breaking=f'header.partition(":")[0].endswith("!") or any({_FOOTER} for line in rest)')
+VERSION_BANG_ANYWHERE = _VERSION_TEMPLATE.format(breaking=f'"!" in header or any({_FOOTER} for line in rest)')
+VERSION_FOOTER_LAST_LINE_ONLY = _VERSION_TEMPLATE.format(
+    breaking='header.partition(":")[0].endswith("!") or bool(rest) and [l for l in rest if l][-1:] != [] and '
+             '[l for l in rest if l][-1].startswith(("BREAKING CHANGE:", "BREAKING-CHANGE:"))')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "passes"), [
+    (VERSION_RIGHT, True), (VERSION_BANG_ANYWHERE, False), (VERSION_FOOTER_LAST_LINE_ONLY, False),
+], ids=["right", "bang-anywhere-in-the-header", "breaking-footer-on-the-last-line-only"])
+def test_part_b_reads_breaking_changes_where_the_text_says(part_runner, answer, passes):
+    assert part_runner("next_version_tests", next_version=answer) is passes
+
+
+def test_the_lesson_says_where_the_commit_types_come_from_and_that_including_is_not_relicensing():
+    import nbformat
+
+    lesson = nbformat.read(paths.lesson_path(STEM), as_version=4)
+    text = "\n".join(c.source for c in lesson.cells if c.cell_type == "markdown")
+    assert "defines only two types, `feat`" in text and "Angular" in text
+    assert "Including code is not relicensing it" in text
+    assert "goes into GPL-3.0 projects, not into MIT ones" not in Path(paths.solution_path(STEM)).read_text()
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("test_id", "answer_id", "answer", "passes"), [

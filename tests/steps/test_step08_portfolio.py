@@ -85,3 +85,15 @@ def test_markdown_headings_skip_code_and_read_setext():
 def test_load_app_imports_a_fresh_module_each_time(project):
     first, second = portfolio.load_app(project), portfolio.load_app(project)
     assert first.title == second.title == "Bookmarks API"
+
+
+def test_part_a_states_that_a_url_with_a_space_is_refused():
+    import nbformat
+
+    from course.platform import paths
+
+    nb = nbformat.read(paths.solution_path("08-portfolio"), as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    assert "a repo_url with a space" in cells["portfolio_entry_rejects_bad_input"]
+    row = next(line for line in cells["portfolio_entry_instructions"].splitlines() if line.startswith("| `repo_url`"))
+    assert "no whitespace" in row

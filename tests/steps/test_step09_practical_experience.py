@@ -83,6 +83,30 @@ def test_run_pytest_reads_the_summary_of_a_real_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("verbose", ["-v", "-vv", "--verbose"])
+def test_run_pytest_lists_the_tests_when_asked_for_verbose_output(tmp_path, verbose):
+    practice.write_module("billing", tmp_path)
+    practice.write_module("test_billing", tmp_path)
+    run = practice.run_pytest(tmp_path, verbose)
+    named = [line for line in run.output.splitlines() if "::" in line]
+    assert len(named) >= 2 and all(("PASSED" in line or "FAILED" in line) for line in named[:2]), run.output
+    assert run.counts == {"failed": 1, "passed": 1}
+
+
+# Patterns of real providers' credentials, as secret scanners match them: none may appear in what learners push.
+_LIVE_SECRET = re.compile(r"(?:sk|rk|pk)_live_[0-9A-Za-z]{10,}|AKIA[0-9A-Z]{16}|gh[pousr]_[0-9A-Za-z]{30,}"
+                          r"|xox[abprs]-[0-9A-Za-z-]{10,}|AIza[0-9A-Za-z_-]{35}")
+
+
+def test_no_lesson_or_exercise_holds_a_string_shaped_like_a_live_credential():
+    root = Path(practice.__file__).resolve().parents[2]
+    files = [*root.glob("notebooks/*.ipynb"), *root.glob("solutions/*/*.ipynb"), *root.glob("exercises/*/*.ipynb")]
+    assert files
+    found = {str(f.relative_to(root)): _LIVE_SECRET.findall(f.read_text()) for f in files}
+    assert not {name: hits for name, hits in found.items() if hits}
+
+
+@pytest.mark.slow
 def test_run_tests_against_isolates_the_run_and_reads_files_back(monkeypatch):
     monkeypatch.setenv("PYTEST_ADDOPTS", "--no-such-option")   # an outer pytest's options must not leak in
     run = practice.run_tests_against({"test_x.py": "def test_x():\n    assert True\n"}, "--junitxml=r.xml",

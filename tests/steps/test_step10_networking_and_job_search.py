@@ -140,3 +140,40 @@ def test_schedule_problems_accepts_a_valid_plan():
 def test_schedule_problems_names_each_broken_rule(plan, fragment):
     problems = jobsearch.schedule_problems(plan, ACTIVITIES, AVAILABLE)
     assert any(fragment in p for p in problems), problems
+
+
+# --- the exercise: rules its hidden checks hold the learner to are stated, failures name the input -----------
+
+def _exercise_cells():
+    import nbformat
+
+    from course.platform import paths
+
+    nb = nbformat.read(paths.solution_path("10-networking-and-job-search"), as_version=4)
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+
+
+def test_the_exercise_states_the_rules_its_hidden_checks_demand():
+    cells = _exercise_cells()
+    assert "spaces\n  before its colon" in cells["star_instructions"]
+    assert "SITUATION : s1" in cells["to_star_splits_notes"]
+    assert "Leave `figures` as it was" in cells["share_change_instructions"]
+    assert "the input frame is not changed" in cells["share_change_rules"]
+
+
+def test_a_valueerror_on_a_valid_input_fails_a_check_that_names_the_input(capsys):
+    cells = _exercise_cells()
+    namespace = {}
+    exec(cells["setup"], namespace)  # noqa: S102 - the exercise's own setup cell
+
+    def strict(text):
+        raise ValueError("my own message")
+
+    with pytest.raises(AssertionError) as failed:
+        namespace["result_for"]("spaces before the colon", strict, "RESULT : r1")
+    shown = str(failed.value) + capsys.readouterr().out
+    assert "spaces before the colon" in shown and "RESULT : r1" in shown and "my own message" in shown
+    for cell in ("to_star_splits_notes", "share_change_on_survey_figures", "share_change_rules"):
+        hidden = cells[cell].split("### BEGIN HIDDEN TESTS")[1]
+        calls = re.findall(r"(?<![\w.])(?:to_star|share_change)\(", hidden)
+        assert not calls, f"{cell}: a call on a valid input goes through result_for, so a ValueError names it"
