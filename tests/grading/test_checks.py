@@ -209,3 +209,20 @@ def test_a_deeply_nested_structure_does_not_crash_the_check():
         deep = [deep]
     with pytest.raises(CheckFailed):
         check("deep", deep, [[1]])
+
+
+def test_the_exercise_setup_import_loads_only_the_check_helpers():
+    """`from course import check, check_that, check_raises` (every exercise's setup cell) imports the checks
+    and nothing heavy: no nbgrader, SQLAlchemy, pandas, FastAPI or lesson helpers (issue 15: it took ~23 s on a
+    busy machine when it pulled those in). Measured in a fresh interpreter, as a kernel would import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; t = time.perf_counter(); from course import check, check_that, check_raises; "
+            "took = time.perf_counter() - t; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'course', 'nbgrader', 'sqlalchemy', 'pandas', 'fastapi', 'nbformat', 'matplotlib', 'httpx'}))); "
+            "print(took, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert loaded == {"course", "course._lazy", "course.grading", "course.grading.checks"}, loaded
