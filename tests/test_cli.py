@@ -108,7 +108,7 @@ def test_broken_notebook_json_is_one_line_and_nothing_is_touched(tmp_path):
 @pytest.mark.slow
 def test_grade_json_records_progress_and_writes_feedback(synced):
     result = run("grade", "1", "--workspace", str(synced), "--json")
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["stem"] == STEP and data["score"] == 0 and data["max_score"] > 0
     assert {"grade_id", "points", "max_points", "passed", "message"} <= set(data["parts"][0])
     assert Path(data["feedback"]).is_file() and Path(data["feedback"]).is_relative_to(synced / "feedback")
@@ -137,7 +137,7 @@ def test_grade_after_solving_one_part_with_the_solution_source(synced, tmp_path)
     # ...and the locked setup cell (`from course import check, ...`) deleted outside JupyterLab: it is restored,
     # so the tests still find `check`, and the learner is told
     drop_cell(mine, "setup")
-    data = json.loads(run("grade", "01", "--workspace", str(synced), "--json").output)
+    data = json.loads(run("grade", "01", "--workspace", str(synced), "--json").stdout)
     assert data["score"] > 0
     assert data["parts"][0]["passed"] and not all(p["passed"] for p in data["parts"])
     assert not any("NameError" in p["message"] for p in data["parts"])

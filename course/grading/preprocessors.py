@@ -126,6 +126,7 @@ class SafeExecute(Execute):
         while index < len(cells):
             cell = cells[index]
             if cell.cell_type != "code":
+                self.preprocess_cell(cell, resources, index)  # runs nothing; nbclient's on_cell_start still sees it
                 index += 1
                 continue
             if _is_answer_cell(cell):

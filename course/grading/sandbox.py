@@ -348,12 +348,16 @@ class Sandbox:
         lines += [f"echo 0 > {q(str(group / 'cgroup.procs'))}" for group in self.cgroups]
         ip, pivot_root = (q(_tool(name)) for name in ("ip", "pivot_root"))  # in /usr/sbin: maybe not on PATH
         lines += [f"{ip} link set lo up", f"mount --bind {root} {root}", f"cd {root}"]  # cd after: into the mount
-        lines += [f"mount --bind -o ro,nosuid,nodev {q(path)} .{q(path)}" for path in self._read_only]
+        # A path under /tmp (a class Python built there, say) is mounted after the private /tmp, not hidden by it.
+        in_tmp = [path for path in self._read_only if Path(path).is_relative_to("/tmp")]
+        lines += [f"mount --bind -o ro,nosuid,nodev {q(path)} .{q(path)}" for path in self._read_only
+                  if path not in in_tmp]
         if self.mode == "root":
             lines += [f"mount --bind -o ro {q(str(self.base / name))} ./etc/{name}" for name in ("passwd", "group")]
         lines += [
             f"mount -t tmpfs -o {tmp} course-tmp ./tmp",
             f"mount -t tmpfs -o {tmp} course-shm ./dev/shm",
+            *[f"mkdir -p .{q(path)} && mount --bind -o ro,nosuid,nodev {q(path)} .{q(path)}" for path in in_tmp],
             "mount -t proc -o nosuid,nodev,noexec proc ./proc",
             *[f"mount --bind /dev/{device} ./dev/{device}" for device in DEVICES],
             f"mkdir -p .{q(str(self.run))} .{q(str(self.inside))}",

@@ -261,10 +261,10 @@ def test_one_students_text_never_blocks_the_class(released, tmp_path, monkeypatc
 
     real_rows = classroom._student_rows
 
-    def broken_for_cy(gradebook, student, assignments):
+    def broken_for_cy(room, gradebook, student, assignments):
         if student.id == "cy":
             raise ValueError("a damaged gradebook row")
-        return real_rows(gradebook, student, assignments)
+        return real_rows(room, gradebook, student, assignments)
 
     monkeypatch.setattr(classroom, "_student_rows", broken_for_cy)
     long_path, _, failed = classroom.export(room)

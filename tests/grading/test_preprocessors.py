@@ -171,7 +171,7 @@ def test_classroom_autograde_flags_forgeries_in_summary_gradebook_and_export(gua
             flagged = student in ("helpers", "equal", "modules")
             assert notebook.flagged is flagged, student
             assert all(g.needs_manual_grade for g in notebook.grades) is flagged, student
-    long_path, _ = classroom.export(room)
+    long_path, _, _ = classroom.export(room)
     rows = {row["student_id"]: row for row in csv.DictReader(long_path.open(encoding="utf-8"))}
     assert rows["honest"]["needs_review"] == ""
     assert "rebinds 'check'" in rows["helpers"]["needs_review"]
@@ -213,6 +213,6 @@ def test_a_resubmission_that_cannot_be_graded_does_not_keep_the_old_score(guarde
         submission = gradebook.find_submission(STEM, "sam")
         assert submission.timestamp.day == 2 and submission.score == 0
         assert all(nb.flagged for nb in submission.notebooks)
-    long_path, _ = classroom.export(room)
+    long_path, _, _ = classroom.export(room)
     (row,) = list(csv.DictReader(long_path.open(encoding="utf-8")))
     assert row["score"] == "0.0" and row["needs_review"]
