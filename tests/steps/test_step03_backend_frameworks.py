@@ -193,7 +193,11 @@ def test_the_solution_passes_each_test_cell(grade_id, capsys):
 
 @dataclass(frozen=True)
 class Mutant:
-    """A plausible wrong answer: one replacement in one answer cell, caught by one test cell."""
+    """One replacement in one answer cell, and the test cell that judges it.
+
+    In ``MUTANTS`` a plausible wrong answer that the test cell must fail; in ``VARIANTS`` another correct
+    answer that it must pass.
+    """
 
     name: str
     answer: str
@@ -215,6 +219,13 @@ MUTANTS = [
            "stock: Annotated[int, Field(ge=0)] = 0", "product_models_tests"),
     Mutant("lax price in the patch", "product_models", "price_cents: Annotated[int, Field(ge=0, strict=True)] = None",
            "price_cents: Annotated[int, Field(ge=0)] = None", "product_models_tests"),
+    # "ASCII letters", as the instructions say: str.isalnum() and a Unicode class also take é, Ä, ١.
+    Mutant("any Unicode letter in the SKU", "product_models", 'pattern=r"^[A-Za-z0-9-]+$", to_upper=True)]\n    name',
+           'pattern=r"^(?:[^\\W_]|-)+$", to_upper=True)]\n    name', "product_models_tests"),
+    Mutant("any Unicode letter makes a name", "product_models",
+           'name: Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"[A-Za-z0-9]")]\n',
+           'name: Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"[^\\W_]")]\n',
+           "product_models_tests"),
     Mutant("blank names accepted", "product_models",
            'name: Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"[A-Za-z0-9]")]\n',
            "name: Annotated[str, StringConstraints(min_length=1, max_length=80)]\n", "product_models_tests"),
@@ -243,6 +254,13 @@ MUTANTS = [
            "read_delete_routes_tests"),
     Mutant("zero treated as no change", "update_route", "patch.model_dump(exclude_unset=True)",
            "{k: v for k, v in patch.model_dump(exclude_unset=True).items() if v}", "update_route_tests"),
+    # Issue 19: a PATCH that saves the other fields before it finds the SKU conflict.
+    Mutant("other fields saved before the conflict", "update_route",
+           "row = store.update(product_id, patch.model_dump(exclude_unset=True))",
+           "changes = patch.model_dump(exclude_unset=True)\n            sku = changes.pop('sku', None)\n"
+           "            row = store.update(product_id, changes)\n"
+           "            if row is not None and sku is not None:\n"
+           "                row = store.update(product_id, {'sku': sku})", "update_route_tests"),
     Mutant("own SKU is a conflict", "update_route", "        try:\n            row = store.update",
            "        if patch.sku is not None and any(r['sku'] == patch.sku for r in store.all()):\n"
            "            raise HTTPException(status_code=409, detail='taken')\n"
@@ -266,10 +284,34 @@ MUTANTS = [
            "error_response(500, str(exc))", "error_handlers_tests"),
     Mutant("no handler for other exceptions", "error_handlers", "    @app.exception_handler(Exception)\n",
            "", "error_handlers_tests"),
+    # Issue 19: the field is the last part of loc, as a string; the message is the msg, not the type.
+    Mutant("field not made a string", "error_handlers", 'str(problem["loc"][-1]) if', 'problem["loc"][-1] if',
+           "error_handlers_tests"),
+    Mutant("field is the part after body", "error_handlers", 'str(problem["loc"][-1]) if',
+           'str(problem["loc"][min(1, len(problem["loc"]) - 1)]) if', "error_handlers_tests"),
+    Mutant("field is the whole path", "error_handlers", 'str(problem["loc"][-1]) if',
+           '".".join(map(str, problem["loc"][1:])) if', "error_handlers_tests"),
+    Mutant("message is the type", "error_handlers", '"message": problem["msg"]', '"message": problem["type"]',
+           "error_handlers_tests"),
     Mutant("query string in the logged path", "timing_middleware", '"path": request.url.path',
            '"path": str(request.url).split("testserver", 1)[-1]', "timing_middleware_tests"),
-    Mutant("header with a unit", "timing_middleware", 'f"{elapsed_ms:.3f}"', 'f"{elapsed_ms:.3f}ms"',
+    Mutant("header with a unit", "timing_middleware", "str(elapsed_ms)", 'f"{elapsed_ms}ms"',
            "timing_middleware_tests"),
+    # Issue 19: milliseconds, perf_counter, one reading for header and log, the route's own headers kept.
+    Mutant("seconds, not milliseconds", "timing_middleware", "round((time.perf_counter() - started) * 1000, 3)",
+           "round(time.perf_counter() - started, 6)", "timing_middleware_tests"),
+    Mutant("timed with the wall clock", "timing_middleware",
+           "started = time.perf_counter()\n        response = await call_next(request)\n"
+           "        elapsed_ms = round((time.perf_counter() - started)",
+           "started = time.time()\n        response = await call_next(request)\n"
+           "        elapsed_ms = round((time.time() - started)", "timing_middleware_tests"),
+    Mutant("the log reads the clock again", "timing_middleware", '"ms": elapsed_ms}',
+           '"ms": (time.perf_counter() - started) * 1000}', "timing_middleware_tests"),
+    Mutant("a new response without the route's headers", "timing_middleware",
+           'response.headers["X-Process-Time-Ms"] = str(elapsed_ms)',
+           'body = b"".join([chunk async for chunk in response.body_iterator])\n'
+           '        response = Response(body, status_code=response.status_code,\n'
+           '                            headers={"X-Process-Time-Ms": str(elapsed_ms)})', "timing_middleware_tests"),
     Mutant("one shared log", "timing_middleware", "        log.append(",
            "        globals().setdefault('SHARED_LOG', log).append(", "timing_middleware_tests"),
     Mutant("403 instead of 401", "stats_route", "status_code=401", "status_code=403", "stats_route_tests"),
@@ -291,11 +333,14 @@ MUTANTS = [
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_a_plausible_wrong_answer_fails_its_part(mutant):
-    source = ANSWERS[mutant.answer]
-    assert mutant.old in source, f"the mutant no longer applies to {mutant.answer}"
-    namespace = build_namespace({mutant.answer: source.replace(mutant.old, mutant.new, 1)})
     with pytest.raises(Exception):  # noqa: B017 - a CheckFailed, or the error the wrong answer causes
-        run_test_cell(namespace, mutant.tests)
+        run_test_cell(namespace_with(mutant), mutant.tests)
+
+
+def namespace_with(change: Mutant) -> dict:
+    source = ANSWERS[change.answer]
+    assert change.old in source, f"the change {change.name!r} no longer applies to {change.answer}"
+    return build_namespace({change.answer: source.replace(change.old, change.new, 1)})
 
 
 ANOTHER_SOLUTION = {
@@ -475,6 +520,31 @@ def add_stats_route(app):
         return total
 ''',
 }
+
+
+VARIANTS = [
+    Mutant("the reading not rounded", "timing_middleware", "round((time.perf_counter() - started) * 1000, 3)",
+            "(time.perf_counter() - started) * 1000", "timing_middleware_tests"),
+    Mutant("two decimals, in both", "timing_middleware", "round((time.perf_counter() - started) * 1000, 3)",
+            "round((time.perf_counter() - started) * 1000, 2)", "timing_middleware_tests"),
+    Mutant("perf_counter_ns", "timing_middleware",
+            "started = time.perf_counter()\n        response = await call_next(request)\n"
+            "        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)",
+            "started = time.perf_counter_ns()\n        response = await call_next(request)\n"
+            "        elapsed_ms = (time.perf_counter_ns() - started) / 1_000_000", "timing_middleware_tests"),
+    Mutant("the conflict looked up first", "update_route",
+            "        try:\n            row = store.update",
+            "        if patch.sku is not None and any(r['sku'] == patch.sku and r['id'] != product_id\n"
+            "                                         for r in store.all()):\n"
+            "            raise HTTPException(status_code=409, detail='taken')\n"
+            "        try:\n            row = store.update", "update_route_tests"),
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_another_correct_answer_keeps_full_marks(variant, capsys):
+    run_test_cell(namespace_with(variant), variant.tests)
+    assert "FAIL" not in capsys.readouterr().out
 
 
 def test_another_correct_solution_gets_full_marks(capsys):
