@@ -4,7 +4,9 @@
   thread-safe table of dict rows with integer ids and optional unique columns. It stands in for the
   database of step 04, so the lesson compares frameworks and not storage layers.
 - :func:`comparison_table` and :func:`endpoint_snippets` read ``course/data/frameworks.yaml`` (the
-  side-by-side table of seven frameworks, and the same endpoint written in each).
+  side-by-side table of seven frameworks, and the same endpoint written in each);
+  :func:`backend_usage_table` and :func:`backend_usage_note` show the back-end rows of the survey figures
+  (``course/data/survey_figures.csv``), and name the frameworks no source gives a share for.
 - :func:`contract_scenario` sends one fixed series of requests to a running book API and reports each
   status, so the FastAPI and the Flask versions can be compared line by line.
 - :func:`leftovers` lists what a lesson left running (servers, listening ports, child processes).
@@ -24,6 +26,8 @@ __all__ = [
     "comparison_table",
     "endpoint_snippets",
     "usage_figures",
+    "backend_usage_table",
+    "backend_usage_note",
     "contract_scenario",
     "leftovers",
 ]
@@ -148,9 +152,51 @@ def endpoint_snippets() -> str:
     return "\n\n".join(parts)
 
 
+SURVEY_FILE = "survey_figures.csv"
+
+
 def usage_figures() -> dict:
-    """The usage shares the course has a source for, with that source (see frameworks.yaml)."""
+    """The survey table the back-end shares come from, and its back-end frameworks no source gives a share for."""
     return data.load("frameworks.yaml")["usage"]
+
+
+def backend_usage_table(year: int = 2024):
+    """The back-end rows of the survey's web-framework table with a sourced share, largest first (a DataFrame).
+
+    One row per framework or runtime: its share of respondents, which respondents, the page the figure was
+    read from, that page's own date (or "retrieved ..." when it has none) and the day it was read.
+    """
+    import pandas as pd
+
+    rows = [row for row in data.load(SURVEY_FILE) if row["category"] == "web framework"
+            and row["backend_framework"] == "true" and int(row["year"]) == year]
+    table = pd.DataFrame({
+        "Framework or runtime": [row["item"] for row in rows],
+        "% of respondents": [float(row["share_pct"]) for row in rows],
+        "Respondents": [row["respondents"] for row in rows],
+        "Read from": [f"second-hand: {row['via']}" if row["second_hand"] == "true" else row["source_url"]
+                      for row in rows],
+        "Page dated": [row["source_date"] for row in rows],
+        "Retrieved": [row["retrieved"] for row in rows],
+    })
+    return table.sort_values("% of respondents", ascending=False, ignore_index=True)
+
+
+def backend_usage_note(year: int = 2024) -> str:
+    """Markdown worded from the data: the sourced back-end shares, and which frameworks have none."""
+    usage = usage_figures()
+    table = backend_usage_table(year)
+    shares = ", ".join(f"{name} {share:g}%" for name, share in
+                       zip(table["Framework or runtime"], table["% of respondents"], strict=True))
+    missing = usage["not_found"] if usage["year"] == year else []
+    runtime = "; Node.js is a runtime the survey lists in the same table" if "Node.js" in shares else ""
+    text = (f"**{usage['survey'] if usage['year'] == year else year}, \"{usage['table']}\"**: {shares} of "
+            f"respondents (several answers per person, so shares overlap{runtime}).")
+    if missing:
+        text += (f" **Not given here: {', '.join(missing)}.** No source the course could read "
+                 f"(searched {usage['searched']}) gives their share, so none is shown. "
+                 f"{usage['what_the_sources_say']}")
+    return text
 
 
 # --- one contract, two implementations ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import socket
 import sys
 import threading
@@ -33,11 +34,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from course import data
 from course.platform import paths
 from course.steps import step03_backend_frameworks as frameworks
 from course.steps.step03_backend_frameworks import DuplicateError, MemoryStore
 
 STEM = "03-backend-frameworks"
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- MemoryStore ----------------------------------------------------------------------------------------
@@ -128,11 +131,44 @@ def test_every_framework_row_has_a_source_and_an_endpoint_snippet():
         assert f"```{language}\n" in markdown
 
 
-def test_usage_figures_carry_their_source_and_date():
+BACKEND_ISSUE_19 = ["Express", "ASP.NET Core", "Flask", "Spring Boot", "Django"]   # ranked above FastAPI
+
+
+def test_backend_usage_table_shows_every_sourced_backend_row_with_its_source_and_dates():
+    table = frameworks.backend_usage_table()
+    rows = [row for row in data.load("survey_figures.csv")
+            if row["category"] == "web framework" and row["backend_framework"] == "true" and row["year"] == "2024"]
+    assert len(table) == len(rows) >= 4
+    assert dict(zip(table["Framework or runtime"], table["% of respondents"], strict=True)) == {
+        "Node.js": 40.8, "FastAPI": 9.9, "NestJS": 5.8, "Ruby on Rails": 4.7}
+    assert list(table["% of respondents"]) == sorted(table["% of respondents"], reverse=True)
+    assert "React" not in set(table["Framework or runtime"])                     # a front-end library
+    assert all(text.startswith("second-hand: ") for text in table["Read from"])   # no primary page was readable
+    assert set(table["Page dated"]) == {"2024-09-03", "2024-07-26"}
+    assert all(DAY.match(day) for day in table["Retrieved"])
+
+
+def test_backend_usage_note_is_worded_from_the_data_and_names_what_is_missing():
+    note = frameworks.backend_usage_note()
+    for name, share in zip(*(frameworks.backend_usage_table()[c] for c in ("Framework or runtime", "% of respondents")),
+                           strict=True):
+        assert f"{name} {share:g}%" in note
     usage = frameworks.usage_figures()
-    assert usage["source"] and usage["as_of"] and usage["survey"]
-    assert usage["shares_percent"] == {"Node.js": 40.8, "FastAPI": 9.9}   # reference facts, 2024 survey
-    assert "not" in usage["not_found"]
+    assert set(BACKEND_ISSUE_19) <= set(usage["not_found"])
+    sourced = set(frameworks.backend_usage_table()["Framework or runtime"])
+    assert not sourced & set(usage["not_found"]), "a framework is either sourced or named as missing"
+    assert "Not given here: " + ", ".join(usage["not_found"]) in note
+    for name in set(EXPECTED_FRAMEWORKS) - sourced:   # every framework the lesson compares is accounted for
+        assert name in usage["not_found"], name
+
+
+def test_both_lessons_show_the_backend_rows_from_the_data():
+    for stem in (STEM, "10-networking-and-job-search"):
+        nb = nbformat.read(paths.lesson_path(stem), as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "backend_usage_note()" in code and "backend_usage_table()" in code, stem
+        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "9.9%" not in prose and "40.8%" not in prose, f"{stem}: a share typed into the prose"
 
 
 # --- the exercise's test cells against right and wrong answers ------------------------------------------
@@ -659,3 +695,13 @@ def test_the_lesson_shows_strict_integers_simple_cors_requests_and_def_or_async(
     assert all("[200, 200, 200, 200, 200]" in line for line in waits)
     prose = "\n".join(c.source for c in executed_lesson.cells if c.cell_type == "markdown")
     assert "no preflight" in prose and "CSRF" in prose and "event loop" in prose and "strict" in prose
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_the_lesson_shows_the_sourced_backend_shares_and_names_the_missing_ones(executed_lesson):
+    shown = [o.get("data", {}) for c in executed_lesson.cells if c.cell_type == "code" for o in c.outputs]
+    notes = [d["text/markdown"] for d in shown if "Not given here" in d.get("text/markdown", "")]
+    assert notes == [frameworks.backend_usage_note()]
+    tables = [d["text/plain"] for d in shown if "Framework or runtime" in d.get("text/plain", "")]
+    assert len(tables) == 1 and all(name in tables[0] for name in ("Node.js", "FastAPI", "NestJS", "Ruby on Rails"))
