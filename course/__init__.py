@@ -2,7 +2,7 @@
 
 Lessons and exercises import their helpers from here, never through paths into the repository, so they run
 the same from a learner's workspace copy. Importing ``course`` is cheap: subpackages load on first use, and
-``from course import check, check_that, check_raises`` loads only the check helpers.
+``from course import check, check_that, check_raises, all_checks`` loads only the check helpers.
 
 Where things live (docs/authoring.md has the same map, kept in step by a test):
 
@@ -22,12 +22,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     # instant checks, for exercise notebooks
-    "check", "check_that", "check_raises", "CheckFailed",
+    "check", "check_that", "check_raises", "all_checks", "CheckFailed",
     # the subpackages
     "platform", "grading", "classroom", "components", "steps", "data",
 ]
 
-_CHECK_NAMES = {"check", "check_that", "check_raises", "CheckFailed"}
+_CHECK_NAMES = {"check", "check_that", "check_raises", "all_checks", "CheckFailed"}
 _submodule = submodules(__name__)
 
 

@@ -4,6 +4,10 @@ Visible test cells call these helpers, so a learner sees at once what was expect
 hint; nbgrader grades the same cell the same way, because a failed check raises :class:`CheckFailed`.
 A pass prints ``PASS ✔ …``; a failure shows as the exception's one line (nothing else). Each check costs
 microseconds: no imports beyond the standard library, no I/O but that one line.
+
+A check fails its cell at once. A test cell with many checks runs them inside ``with all_checks():``
+instead: each failing check is noted, the rest still run, and the cell fails once at the end with every
+failing check on a line of its own (a cell whose checks all pass shows their ``PASS`` lines and nothing more).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import math
 import numbers
 import operator
 import reprlib
+import sys
 
-__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises"]
+__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises", "all_checks"]
 
 _short = reprlib.Repr()
 _short.maxstring = 80
@@ -33,7 +38,7 @@ class CheckFailed(AssertionError):
     """
 
     def _render_traceback_(self) -> list[str]:
-        return [str(self)]
+        return str(self).splitlines() or [""]
 
 
 class Passed:
@@ -199,11 +204,74 @@ def _truth(ok) -> bool:
     return False
 
 
-def _fail(label: str, detail: str, hint: str):
+def _fail(label: str, detail: str, hint: str) -> None:
+    """Raise the failure's one line, or note it in the ``all_checks()`` block this check runs in."""
     line = f"FAIL ✘ {label}: {detail}"
     if hint:
         line += f" Hint: {hint}"
-    raise CheckFailed(line)  # not printed too: the notebook shows the exception as this one line
+    collector = _collector_around(sys._getframe(1))
+    if collector is None:
+        raise CheckFailed(line)  # not printed too: the notebook shows the exception as this one line
+    collector.failures.append(line)
+
+
+# -- every check of a cell, one failure at the end ----------------------------------------------------------
+
+_OPEN: list = []  # the all_checks() blocks entered and not yet left, innermost last
+
+
+def _collector_around(frame):
+    """The innermost open ``all_checks()`` block whose ``with`` statement is running in ``frame`` or in one
+    of its callers, or None. A block is found only from inside it: one that a learner's code entered and
+    never left (its frame has returned) does not swallow a later test cell's failures."""
+    if not _OPEN:
+        return None
+    callers = set()
+    while frame is not None:
+        callers.add(id(frame))
+        frame = frame.f_back
+    for collector in reversed(_OPEN):
+        if id(collector.frame) in callers:
+            return collector
+    return None
+
+
+def _enter(self):
+    self.frame, self.failures = sys._getframe(1), []
+    _OPEN.append(self)
+    return self
+
+
+def _exit(self, kind, error, traceback) -> bool:
+    _OPEN[:] = [collector for collector in _OPEN if collector is not self]
+    failures, self.frame = self.failures, None
+    if isinstance(error, CheckFailed):
+        failures.append(str(error))  # a check outside this block's reach, or a nested block: listed too
+    elif error is not None:
+        if not failures or not isinstance(error, Exception):
+            return False  # the exception as it is (the cell fails), as without the block
+        stopped = ("the function is not written yet (it raised NotImplementedError)"
+                   if isinstance(error, NotImplementedError) else f"{kind.__name__}: {str(error)[:200]}")
+        failures.append(f"FAIL ✘ the checks stopped here: {stopped}.")
+    if failures:
+        raise CheckFailed("\n".join(failures)) from None
+    return False
+
+
+def all_checks():
+    """A ``with`` block in which every check runs: a failing check is noted instead of raised, and leaving
+    the block raises one :class:`CheckFailed` listing every failing check, one line each (so the cell still
+    fails, and nbgrader scores it zero). A failing check inside returns None instead of raising.
+
+    An exception from the learner's code ends the block early; the failures noted before it are listed,
+    followed by a line naming that exception.
+
+    Each call makes its own small class, so code that reaches a block's type cannot change how other blocks
+    end (``__exit__`` is looked up on the type); its methods are this module's functions, which the grading
+    kernel's guard restores before every test cell.
+    """
+    kind = type("all_checks", (), {"__slots__": ("frame", "failures"), "__enter__": _enter, "__exit__": _exit})
+    return kind()
 
 
 def _pass(label: str) -> Passed:
@@ -219,7 +287,7 @@ def check(label: str, got, expected, hint: str = "") -> Passed:
     detail = f"expected {_show(expected)}, got {_show(got)}."
     if type(got) is not type(expected) and got == expected:
         detail = f"expected a {type(expected).__name__}, got a {type(got).__name__} ({_show(got)})."
-    _fail(label, detail, hint)
+    return _fail(label, detail, hint)
 
 
 def check_that(label: str, ok: bool, hint: str = "", *, got=None, expected: str = "") -> Passed:
@@ -228,7 +296,7 @@ def check_that(label: str, ok: bool, hint: str = "", *, got=None, expected: str 
     if _truth(ok):
         return _pass(label)
     detail = f"expected {expected}, got {_show(got)}." if expected else "the condition did not hold."
-    _fail(label, detail, hint)
+    return _fail(label, detail, hint)
 
 
 def check_raises(label: str, func, *args, exception: type[BaseException] = ValueError, hint: str = "",
@@ -240,7 +308,8 @@ def check_raises(label: str, func, *args, exception: type[BaseException] = Value
     except exception:
         return _pass(label)
     except NotImplementedError:
-        _fail(label, "the function is not written yet (it raised NotImplementedError).", hint)
+        return _fail(label, "the function is not written yet (it raised NotImplementedError).", hint)
     except Exception as error:  # noqa: BLE001 - any other exception is the learner's answer, reported
-        _fail(label, f"expected {exception.__name__}, got {type(error).__name__}: {error}.", hint)
-    _fail(label, f"expected {exception.__name__} to be raised, got a return value {_show(result)}.", hint)
+        return _fail(label, f"expected {exception.__name__}, got {type(error).__name__}: {error}.", hint)
+    detail = f"expected {exception.__name__} to be raised, got a return value {_show(result)}."
+    return _fail(label, detail, hint)

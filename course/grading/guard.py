@@ -21,7 +21,7 @@ import sys
 
 __all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "parse_findings"]
 
-CHECK_NAMES = ("check", "check_that", "check_raises", "CheckFailed")
+CHECK_NAMES = ("check", "check_that", "check_raises", "all_checks", "CheckFailed")
 MAX_FINDINGS = 20
 
 # Audit events that change files, and which arguments are paths. Changing a file's mode or times is only

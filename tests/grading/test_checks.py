@@ -218,7 +218,7 @@ def test_the_exercise_setup_import_loads_only_the_check_helpers():
     import subprocess
     import sys
 
-    code = ("import sys, time; t = time.perf_counter(); from course import check, check_that, check_raises; "
+    code = ("import sys, time; t = time.perf_counter(); from course import check, check_that, check_raises, all_checks; "
             "took = time.perf_counter() - t; "
             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'course', 'nbgrader', 'sqlalchemy', 'pandas', 'fastapi', 'nbformat', 'matplotlib', 'httpx'}))); "
@@ -226,3 +226,106 @@ def test_the_exercise_setup_import_loads_only_the_check_helpers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(done.stdout.split())
     assert loaded == {"course", "course._lazy", "course.grading", "course.grading.checks"}, loaded
+
+
+# -- all_checks(): every failing check of a cell, listed once at the end -------------------------------------
+
+def test_all_checks_runs_every_check_and_fails_once_listing_each_failure(capsys):
+    from course import all_checks
+
+    with pytest.raises(CheckFailed) as failure, all_checks():
+        assert check("one", 1, 1)
+        assert check("two", 3, 2, hint="add one") is None  # noted, not raised: the next checks still run
+        check_that("sorted", False, got=[2, 1], expected="a sorted list")
+        check_raises("raises", lambda: 5)
+        check("five", 5, 5)
+    assert failure.value._render_traceback_() == [
+        "FAIL ✘ two: expected 2, got 3. Hint: add one",
+        "FAIL ✘ sorted: expected a sorted list, got [2, 1].",
+        "FAIL ✘ raises: expected ValueError to be raised, got a return value 5.",
+    ]
+    assert isinstance(failure.value, AssertionError)  # the cell fails: nbgrader scores it zero
+    assert capsys.readouterr().out == "PASS ✔ one\nPASS ✔ five\n"
+
+
+def test_all_checks_passing_adds_nothing_and_a_check_after_it_raises_again(capsys):
+    from course import all_checks
+
+    with all_checks() as block:
+        check("one", 1, 1)
+    assert block.failures == [] and capsys.readouterr().out == "PASS ✔ one\n"
+    with pytest.raises(CheckFailed):  # outside the block a check fails at once, as always
+        check("two", 3, 2)
+
+
+def test_all_checks_lists_what_failed_before_an_exception_of_the_learners_code():
+    from course import all_checks
+
+    def unwritten():
+        raise NotImplementedError
+
+    with pytest.raises(CheckFailed) as failure, all_checks():
+        check("first", 1, 2)
+        check("second", unwritten(), 2)
+    assert str(failure.value).splitlines() == [
+        "FAIL ✘ first: expected 2, got 1.",
+        "FAIL ✘ the checks stopped here: the function is not written yet (it raised NotImplementedError)."]
+    # nothing failed before it: the exception as it is, as without the block
+    with pytest.raises(KeyError), all_checks():
+        check("first", 1, 1)
+        check("second", {}["missing"], 2)
+
+
+def test_a_block_left_open_by_other_code_does_not_swallow_later_failures():
+    """A learner's function that enters a block and never leaves it (or a block entered elsewhere) cannot
+    turn a later check's failure into a note: a check only reports to a block it runs inside."""
+    from course import all_checks
+
+    def sneaky():
+        all_checks().__enter__()
+        return 3
+
+    got = sneaky()
+    with pytest.raises(CheckFailed):
+        check("after a sneaky function", got, 2)
+    with pytest.raises(CheckFailed) as failure, all_checks():
+        check("inside", sneaky(), 2)
+    assert str(failure.value) == "FAIL ✘ inside: expected 2, got 3."
+
+
+@pytest.mark.slow
+def test_all_checks_in_a_real_kernel_is_one_error_with_a_line_per_failure():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from course import check, all_checks"),
+        nbformat.v4.new_code_cell('with all_checks():\n    check("a", 1, 1)\n    check("b", 2, 3)\n    check("c", 4, 5)'),
+        nbformat.v4.new_code_cell('with all_checks():\n    check("a", 1, 1)'),
+    ])
+    NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True).execute()
+    failing, passing = nb.cells[1].outputs, nb.cells[2].outputs
+    assert [o.output_type for o in failing] == ["stream", "error"] and failing[0].text == "PASS ✔ a\n"
+    assert failing[1].traceback == ["FAIL ✘ b: expected 3, got 2.", "FAIL ✘ c: expected 5, got 4."]
+    assert [(o.output_type, o.get("text")) for o in passing] == [("stream", "PASS ✔ a\n")]
+
+
+def test_the_guard_restores_all_checks_before_each_test_cell(tmp_path):
+    """Replacing all_checks (or the functions its blocks run) in the learner's code is undone and reported."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("guard_tests", Path(__file__).with_name("test_guard.py"))
+    guard_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guard_tests)
+    test = "from course import all_checks\nwith all_checks():\n    check('add', add(2, 3), 5)"
+    for student, reason in [
+        ("import course\ncourse.all_checks = lambda: open('/dev/null')\ndef add(a, b): return 0",
+         "course.all_checks was replaced"),
+        ("import course.grading.checks as c\nc._exit.__code__ = (lambda *a: True).__code__\ndef add(a, b): return 0",
+         "the code of course.grading.checks._exit was replaced"),
+    ]:
+        result = guard_tests._guarded(tmp_path, student, test)
+        assert result["passed"] is False, student
+        assert any(reason in line for line in result["findings"]), result["findings"]
+    assert guard_tests._guarded(tmp_path, "def add(a, b): return a + b", test)["passed"] is True

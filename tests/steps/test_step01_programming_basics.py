@@ -35,25 +35,33 @@ def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def _load_parts() -> tuple[str, dict[str, list[tuple[str, str]]]]:
-    """(setup code, {function name: [(test grade_id, test code), ...]}) read from the exercise source."""
+def _load_parts() -> tuple[str, dict[str, list[tuple[str, str]]], dict[str, str]]:
+    """(setup code, {function name: [(test grade_id, test code), ...]}, {function name: reference answer})
+    read from the exercise source."""
     nb = nbformat.read(paths.solution_path(STEM), as_version=4)
-    setup, parts, current = "", {}, None
+    setup, parts, answers, current = "", {}, {}, None
     for cell in nb.cells:
         meta = _nbgrader(cell)
         if cell.cell_type != "code" or not meta:
             continue
         if meta.get("solution"):
             current = re.search(r"^def (\w+)\(", cell.source, re.MULTILINE).group(1)
-            parts[current] = []
+            parts[current], answers[current] = [], cell.source
         elif meta.get("grade"):
             parts[current].append((meta["grade_id"], cell.source))
         elif meta.get("locked"):
             setup += cell.source + "\n"
-    return setup, parts
+    return setup, parts, answers
 
 
-SETUP, PARTS = _load_parts()
+SETUP, PARTS, ANSWERS = _load_parts()
+
+
+def reference(name: str):
+    """The exercise source's own solution of part ``name``."""
+    namespace: dict = {}
+    exec(ANSWERS[name], namespace)  # noqa: S102 - the course's own answer cell
+    return namespace[name]
 
 
 def run_test_cell(name: str, func, grade_id: str, source: str) -> BaseException | None:
@@ -157,7 +165,8 @@ ALTERNATIVES = {
 # ------------------------------------------------------------------------------ plausible wrong answers
 # Each wrong answer is a correct solution with one mistake a learner plausibly makes, switched on by a flag.
 def parse_log_line_with(line, *, first_question_mark=True, dash_size=0, status_range=True, digits_only=True,
-                        status_type=int, combined=True):
+                        status_type=int, combined=True, head_check=True, int_status=False, int_size=False,
+                        method_case=str):
     text = line.strip()
     if combined:
         parts = text.split('"')
@@ -166,18 +175,32 @@ def parse_log_line_with(line, *, first_question_mark=True, dash_size=0, status_r
         head, request, tail = parts[:3]
     else:
         head, request, tail = text.split('"')
-    if not head.split() or len(request.split()) != 3 or len(tail.split()) != 2:
+    fields_before = len(head.split()) == 5 if head_check else head.split()  # ip, 2 identities, [time zone]
+    if not fields_before or len(request.split()) != 3 or len(tail.split()) != 2:
         raise ValueError("wrong number of fields")
     method, target, _ = request.split()
     status, size = tail.split()
-    if not status.isdigit() or len(status) != 3 or status_range and not 100 <= int(status) <= 599:
+    if int_status:  # int() and a range check: '+200', '0200' and '2_00' get through
+        if not 100 <= int(status) <= 599:
+            raise ValueError("bad status")
+    elif not status.isdigit() or len(status) != 3 or status_range and not 100 <= int(status) <= 599:
         raise ValueError("bad status")
-    if size != "-" and digits_only and not size.isdigit():
+    if size != "-" and int_size and int(size) < 0:  # int() and a sign check: '+15' and '1_5' get through
+        raise ValueError("bad size")
+    if size != "-" and digits_only and not int_size and not size.isdigit():
         raise ValueError("bad size")
     pieces = target.split("?", 1) if first_question_mark else target.split("?")[:2]
     path, query = pieces if len(pieces) == 2 else (target, "")
-    return {"ip": head.split()[0], "method": method, "path": path, "query": query,
+    return {"ip": head.split()[0], "method": method_case(method), "path": path, "query": query,
             "status": status_type(status), "size": dash_size if size == "-" else int(size)}
+
+
+def parse_log_line_upper_method_only(line):
+    """Refuses a method that is not in capitals, where the method is kept as written."""
+    record = parse_log_line_with(line)
+    if not record["method"].isupper():
+        raise ValueError("not a method")
+    return record
 
 
 def parse_log_line_fixed_positions(line):
@@ -283,7 +306,7 @@ def paginate_with(items, page, per_page=10, *, first_page=1, pages_formula="ceil
 
 
 def read_jsonl_with(path, *, count_blanks=False, objects_only=True, keep_going=True, missing_ok=False,
-                    result=tuple):
+                    result=tuple, truthy=False):
     good, bad = [], 0
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -302,7 +325,7 @@ def read_jsonl_with(path, *, count_blanks=False, objects_only=True, keep_going=T
             if not keep_going:
                 break
             continue
-        if isinstance(value, dict) or not objects_only:
+        if (isinstance(value, dict) or not objects_only) and (value or not truthy):  # truthy: {} is lost
             good.append(value)
         else:
             bad += 1
@@ -325,6 +348,11 @@ WRONG_ANSWERS = {
         _wrong(parse_log_line_with, digits_only=False),
         _wrong(parse_log_line_with, status_type=str),
         _wrong(parse_log_line_with, combined=False),
+        _wrong(parse_log_line_with, head_check=False),
+        _wrong(parse_log_line_with, int_status=True),
+        _wrong(parse_log_line_with, int_size=True),
+        _wrong(parse_log_line_with, method_case=str.upper),
+        parse_log_line_upper_method_only,
     ],
     "count_status_classes": [
         _wrong(count_status_classes_with, all_keys=False),
@@ -363,6 +391,7 @@ WRONG_ANSWERS = {
         _wrong(read_jsonl_with, keep_going=False),
         _wrong(read_jsonl_with, missing_ok=True),
         _wrong(read_jsonl_with, result=list),
+        _wrong(read_jsonl_with, truthy=True),
     ],
 }
 
@@ -376,6 +405,13 @@ def test_every_part_has_tests_an_alternative_and_wrong_answers():
     assert len(PARTS) >= 6
     assert all(PARTS.values()), "a part without a test cell"
     assert set(ALTERNATIVES) == set(PARTS) == set(WRONG_ANSWERS)
+
+
+@pytest.mark.parametrize("name", sorted(PARTS))
+def test_the_reference_solution_gets_full_marks(name):
+    failures = {grade_id: repr(error) for grade_id, source in PARTS[name]
+                if (error := run_test_cell(name, reference(name), grade_id, source)) is not None}
+    assert not failures
 
 
 @pytest.mark.parametrize("name", sorted(ALTERNATIVES))

@@ -90,9 +90,9 @@ def failing_cells(base, function: str, answer_source: str) -> dict[str, str]:
     return failures
 
 
-def test_the_exercise_has_seven_parts_and_ten_test_cells():
+def test_the_exercise_has_seven_parts_and_eleven_test_cells():
     assert len(ANSWERS) == 7
-    assert sum(len(cells) for cells in TESTS.values()) == 10
+    assert sum(len(cells) for cells in TESTS.values()) == 11
 
 
 @pytest.mark.parametrize("function", sorted(ANSWERS))
@@ -226,6 +226,12 @@ def test_a_differently_written_solution_passes(base, function):
     assert failing_cells(base, function, ALTERNATIVES[function]) == {}
 
 
+def test_status_for_may_answer_with_httpstatus_members(base):
+    """The setup imports HTTPStatus and its members are ints: answering HTTPStatus.CREATED gets full marks."""
+    members = ANSWERS["status_for"] + _wrap("status_for", "return HTTPStatus(_right(*args))")
+    assert failing_cells(base, "status_for", members) == {}
+
+
 # ------------------------------------------------------------------------------ plausible wrong answers
 # (function, what is wrong, [(text in the solution, replacement)]); an empty "text" appends the replacement.
 def _wrap(function: str, body: str) -> str:
@@ -256,11 +262,31 @@ MUTANTS = [
     ("parse_request", "splits at the last empty line", [("raw.partition(", "raw.rpartition(")]),
     ("parse_request", "accepts Transfer-Encoding", [('if "transfer-encoding" in headers:', "if False:")]),
     ("parse_request", "accepts NUL", [('(ord(ch) < 0x20 and ch != "\\t") or ord(ch) == 0x7F', "False")]),
+    ("parse_request", "any method", [("if not method or not set(method) <= tchar:", "if not method:")]),
+    ("parse_request", "control characters in the target",
+     [("not all(0x21 <= ord(ch) <= 0x7E for ch in target)", "not all(ord(ch) != 0x20 for ch in target)")]),
+    ("parse_request", "DEL in a value", [(" or ord(ch) == 0x7F for ch in value", " for ch in value")]),
+    ("parse_request", "tab refused inside a value",
+     [('(ord(ch) < 0x20 and ch != "\\t") or ord(ch) == 0x7F', "ord(ch) < 0x20 or ord(ch) == 0x7F")]),
+    ("parse_request", "any header name", [("if not colon or not name or not set(name) <= tchar:",
+                                           'if not colon or not name or name != name.strip():')]),
+    ("parse_request", "bare LF splits lines", [('request_line, *field_lines = text.split("\\r\\n")',
+                                                "request_line, *field_lines = text.splitlines()")]),
+    ("parse_request", "LF LF ends the head too",
+     [('head, blank_line, rest = raw.partition(b"\\r\\n\\r\\n")',
+       'head, blank_line, rest = raw.partition(b"\\r\\n\\r\\n" if b"\\r\\n\\r\\n" in raw else b"\\n\\n")'),
+      ('request_line, *field_lines = text.split("\\r\\n")',
+       'request_line, *field_lines = text.replace("\\r\\n", "\\n").split("\\n")')]),
+    ("parse_request", "Latin-1 head", [('text = head.decode("ascii")', 'text = head.decode("latin-1")')]),
+    ("parse_request", "str.strip() on values", [('value = value.strip(" \\t")', "value = value.strip()")]),
     ("build_response", "counts characters", [("{len(body)}", "{len(body.decode('utf-8', 'replace'))}")]),
     ("build_response", "Content-Length on 204", [("if not bodiless:\n", "if True:\n")]),
     ("build_response", "no Content-Length when empty", [("if not bodiless:\n", "if body:\n")]),
     ("build_response", "checks CR LF only as a pair", [('for ch in "\\r\\n")', 'for ch in ["\\r\\n"])')]),
     ("build_response", "allows a body on 204", [("if bodiless and body:", "if False:")]),
+    ("build_response", "allows a body on 1xx", [("if bodiless and body:", "if status in (204, 304) and body:")]),
+    ("build_response", "unknown code raises", [('    except ValueError:\n        reason = ""',
+                                                 '    except KeyError:\n        reason = ""')]),
     ("build_response", "always says OK", [("reason = HTTPStatus(status).phrase", 'reason = "OK"')]),
     ("build_response", "any status", [("not 100 <= status <= 599", "status < 0")]),
     ("build_response", "bare LF line ends", [('"\\r\\n".join(lines) + "\\r\\n\\r\\n"', '"\\n".join(lines) + "\\n\\n"')]),
@@ -278,6 +304,7 @@ MUTANTS += [("method_properties", what, [("", _wrap("method_properties", body))]
     ("DELETE safe", 'return (True, True) if args[0] == "DELETE" else _right(*args)'),
     ("OPTIONS unsafe", 'return (False, True) if args[0] == "OPTIONS" else _right(*args)'),
     ("case-insensitive", "return _right(args[0].upper())"),
+    ("(1, 1) for two booleans", "return tuple(int(flag) for flag in _right(*args))"),
     ("unknown is (False, False)", "try:\n    return _right(*args)\nexcept ValueError:\n    return (False, False)"),
 ]]
 MUTANTS += [("rest_routes", what, [("", _wrap("rest_routes", f"routes = _right(*args)\n{change}\nreturn routes"))])
@@ -288,11 +315,17 @@ MUTANTS += [("rest_routes", what, [("", _wrap("rest_routes", f"routes = _right(*
     ("verb in the path", 'routes["delete"] = ("POST", routes["read"][1] + "/delete", 200)'),
     ("update with PUT", 'routes["update"] = ("PUT",) + routes["update"][1:]'),
 ]]
-MUTANTS += [("rest_routes", "no name check", [("if not re.fullmatch", "if False and not re.fullmatch")])]
+MUTANTS += [("rest_routes", "no name check", [("if not re.fullmatch", "if False and not re.fullmatch")]),
+            ("rest_routes", "'$' lets a trailing newline through",
+             [('re.fullmatch(r"[a-z][a-z0-9-]*", collection)', 're.match(r"^[a-z][a-z0-9-]*$", collection)')])]
 MUTANTS += [("make_books_app", what, changes) for what, changes in [
     ("int() on any id", [(r'r"/books/([0-9]+)"', r'r"/books/(\w+)"')]),
     ("no Allow header", [('[("Allow", "GET, HEAD")]', "[]")]),
     ("404 for a wrong method", [("return send(405,", "return send(404,")]),
+    ("405 before 404", [('        match = re.fullmatch(r"/books/([0-9]+)", path)\n',
+                         '        if method not in ("GET", "HEAD"):\n'
+                         '            return send(405, {"error": "no"}, [("Allow", "GET, HEAD")])\n'
+                         '        match = re.fullmatch(r"/books/([0-9]+)", path)\n')]),
     ("a body for HEAD", [('[b"" if method == "HEAD" else body]', "[body]")]),
     ("ETag from the path", [("json.dumps(doc, sort_keys=True).encode()", "path.encode()")]),
     ("unquoted ETag", [("etag = '\"' + ", "etag = "), ("[:16] + '\"'", "[:16]")]),
@@ -328,6 +361,12 @@ MUTANTS += [("request_with_retry", what, changes) for what, changes in [
                                         "or attempt == tries:\n                sleep(base_delay * 2 ** (attempt - 1))\n"
                                         "                return response")]),
     ("attempts=0 allowed", [("if attempts < 1:", "if False:")]),
+    ("retries every 5xx", [("not in (502, 503, 504)", "< 500")]),
+    ("retries 429 like a 5xx", [("not in (502, 503, 504)", "not in (429, 502, 503, 504)")]),
+    ("retries any method but POST and PATCH", [("tries = attempts if method in idempotent else 1",
+                                                'tries = attempts if method not in ("POST", "PATCH") else 1')]),
+    ("retries after any exception", [("except httpx.TransportError:", "except Exception:")]),
+    ("TRACE not retried", [('"OPTIONS", "TRACE", "PUT"', '"OPTIONS", "PUT"')]),
 ]]
 
 
