@@ -97,3 +97,14 @@ def test_part_a_states_that_a_url_with_a_space_is_refused():
     assert "a repo_url with a space" in cells["portfolio_entry_rejects_bad_input"]
     row = next(line for line in cells["portfolio_entry_instructions"].splitlines() if line.startswith("| `repo_url`"))
     assert "no whitespace" in row
+
+
+def test_the_lesson_gives_no_unsourced_count_of_projects_as_a_fact():
+    """Issue 19: "three small projects … beat ten half-finished ones" had no source; it is advice, said so."""
+    import nbformat
+
+    from course.platform import paths
+
+    text = "\n".join(c.source for c in nbformat.read(paths.lesson_path("08-portfolio"), as_version=4).cells)
+    assert "beat ten half-finished" not in text
+    assert "This is advice, not a measured result" in text

@@ -177,3 +177,19 @@ def test_a_valueerror_on_a_valid_input_fails_a_check_that_names_the_input(capsys
         hidden = cells[cell].split("### BEGIN HIDDEN TESTS")[1]
         calls = re.findall(r"(?<![\w.])(?:to_star|share_change)\(", hidden)
         assert not calls, f"{cell}: a call on a valid input goes through result_for, so a ValueError names it"
+
+
+def test_no_unsourced_claim_about_how_jobs_are_filled_or_screened():
+    """Issue 19: "many jobs are filled through people" and "many employers screen applications with software"
+    had no primary source; the lesson and Part D now say that no figure is given, and why."""
+    import nbformat
+
+    from course.platform import paths
+
+    lesson = "\n".join(c.source for c in nbformat.read(paths.lesson_path("10-networking-and-job-search"),
+                                                       as_version=4).cells)
+    assert "Many jobs are filled through people" not in lesson
+    assert "This course gives no share for either path" in lesson
+    part_d = _exercise_cells()["match_score_instructions"]
+    assert "Many employers screen" not in part_d
+    assert "how many do is not measured" in part_d
