@@ -6,21 +6,31 @@
 - :func:`star_problems` is the rubric for a behavioural interview answer in STAR form (situation, task,
   action, result): it judges the structure, never the story.
 - :func:`schedule_problems` checks a weekly networking plan against its constraints (time a day, allowed
-  days, sessions a week); the exercise's planner is graded with it.
+  days, sessions a week); the exercise's planner is graded with it, on hand-picked weeks and on the small
+  :func:`random_weeks`, whose feasibility an exhaustive search decides.
+- :func:`stored_values` reads every value of an SQLite file from a fresh Python process: the exercise's
+  tracker is graded on what reached the file, not on what its kernel remembers.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import random
 import re
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 
 from course import data
+from course.components.waits import scaled
 
 __all__ = [
     "WEEKDAYS", "STAR_PARTS", "survey_figures", "career_facts", "fact", "sources_note", "caption",
-    "star_problems", "schedule_problems", "word_count",
+    "star_problems", "schedule_problems", "word_count", "random_weeks", "stored_values",
 ]
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -152,3 +162,80 @@ def schedule_problems(plan, activities: list[dict], available: dict[str, int]) -
         if count != activity["per_week"]:
             problems.append(f"{name!r} is planned {count} times; it needs {activity['per_week']} a week")
     return problems
+
+
+def _exhaustive_plan_exists(activities: list[dict], available: dict[str, int]) -> bool:
+    """Whether any plan fits: every choice of distinct allowed days for every activity is tried, in the order
+    given, with no heuristic (a choice is dropped only when a day it uses has too little time left)."""
+    left = {day: available.get(day, 0) for day in WEEKDAYS}
+
+    def fits(i: int) -> bool:
+        if i == len(activities):
+            return True
+        activity = activities[i]
+        for days in itertools.combinations(_allowed_days(activity), activity["per_week"]):
+            if all(left[day] >= activity["minutes"] for day in days):
+                for day in days:
+                    left[day] -= activity["minutes"]
+                found = fits(i + 1)
+                for day in days:
+                    left[day] += activity["minutes"]
+                if found:
+                    return True
+        return False
+
+    return fits(0)
+
+
+def random_weeks(seed: int, count: int) -> list[tuple[list[dict], dict[str, int], bool]]:
+    """``count`` small random weeks ``(activities, available, feasible)``, the same for the same seed.
+
+    Each week is built around a plan that fits it exactly or with 10 or 20 minutes to spare (tight weeks are
+    where a greedy planner goes wrong); in about 4 weeks out of 10 one day then loses some time, which often
+    leaves no plan at all. ``feasible`` comes from an exhaustive search, not from how the week was built.
+    """
+    rng = random.Random(seed)
+    weeks = []
+    for _ in range(count):
+        days = rng.sample(WEEKDAYS, rng.randint(3, 4))
+        used = dict.fromkeys(days, 0)
+        activities = []
+        for i in range(rng.randint(3, 5)):
+            minutes = rng.choice(range(10, 70, 10))
+            chosen = rng.sample(days, rng.randint(1, 3))
+            activity = {"name": f"activity {i + 1}", "minutes": minutes, "per_week": len(chosen)}
+            if rng.random() < 0.3:
+                extra = rng.sample(WEEKDAYS, rng.randint(0, 2))
+                activity["days"] = [day for day in WEEKDAYS if day in chosen or day in extra]
+            for day in chosen:
+                used[day] += minutes
+            activities.append(activity)
+        available = {day: used[day] + rng.choice([0, 0, 10, 20]) for day in days}
+        if rng.random() < 0.4:
+            day = rng.choice(days)
+            available[day] = max(0, available[day] - rng.choice([10, 20, 30]))
+        weeks.append((activities, available, _exhaustive_plan_exists(activities, available)))
+    return weeks
+
+
+_DUMP_SQLITE = """
+import json, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1] + "?mode=ro", uri=True)
+values = []
+for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+    quoted = '"' + table.replace('"', '""') + '"'
+    for row in connection.execute("SELECT * FROM " + quoted):
+        values += [str(value) for value in row if value is not None]
+print(json.dumps(values))
+"""
+
+
+def stored_values(path, timeout: float = 30) -> list[str]:
+    """Every non-NULL value of every table in the SQLite file ``path``, as text, read by a new Python process
+    (read-only), so that nothing a caller keeps in memory can stand in for what the file holds."""
+    uri = Path(path).resolve().as_uri()
+    done = subprocess.run([sys.executable, "-c", _DUMP_SQLITE, uri], capture_output=True, text=True,
+                          timeout=scaled(timeout), check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"could not read {path} from a new process: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)

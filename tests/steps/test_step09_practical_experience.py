@@ -184,3 +184,117 @@ def test_review_checklist_ids_are_kebab_case_questions():
     for item, question in practice.REVIEW_CHECKLIST.items():
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", item)
         assert question.endswith("?")
+
+
+# --- the exercise's hidden tests against plausible wrong answers (and other right ones) ----------------------
+
+STEM = "09-practical-experience"
+
+
+@pytest.fixture
+def part_runner(tmp_path, monkeypatch):
+    """Run the setup cell and the given answers, then one test cell, in a fresh IPython namespace."""
+    from factories import part_runner as run_parts
+
+    monkeypatch.chdir(tmp_path)   # the setup cell writes the colleague's modules into the current folder
+    with run_parts(STEM, ["setup", "page_slice", "line_total", "parse_tags", "review_diff", "review_findings",
+                          "summarize_junit"]) as run:
+        yield run
+
+
+def _answer(grade_id):
+    from factories import graded_cells, without_solution_markers
+
+    return without_solution_markers(graded_cells(STEM)[grade_id])
+
+
+LINE_TOTALS = {
+    "always up (ceil)": "import math\n\ndef line_total(unit_cents, quantity, discount_percent=0):\n"
+                        "    gross = unit_cents * quantity\n"
+                        "    return gross - math.ceil(gross * discount_percent / 100)\n",
+    "half to even (round)": "def line_total(unit_cents, quantity, discount_percent=0):\n"
+                            "    gross = unit_cents * quantity\n    return gross - round(gross * discount_percent / 100)\n",
+    "always down": "def line_total(unit_cents, quantity, discount_percent=0):\n"
+                   "    gross = unit_cents * quantity\n    return gross - gross * discount_percent // 100\n",
+}
+
+
+@pytest.mark.parametrize("wrong", sorted(LINE_TOTALS))
+def test_part_a_rounding_direction_is_told_apart(part_runner, wrong):
+    assert not part_runner("line_total_fixed", line_total=LINE_TOTALS[wrong])
+
+
+def test_part_a_half_up_in_decimal_keeps_full_marks(part_runner):
+    decimal = ("from decimal import ROUND_HALF_UP, Decimal\n\ndef line_total(unit_cents, quantity, discount_percent=0):\n"
+               "    gross = unit_cents * quantity\n"
+               "    off = (Decimal(gross) * discount_percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)\n"
+               "    return gross - int(off)\n")
+    assert part_runner("line_total_fixed", line_total=decimal)
+    assert part_runner("line_total_fixed")
+
+
+def test_part_a_tags_keep_their_inner_spaces(part_runner):
+    squeezed = ("def parse_tags(text):\n    tags = [t.lower() for t in text.replace(' ', '').split(',')]\n"
+                "    return list(dict.fromkeys(t for t in tags if t))\n")
+    words = ("import re\n\ndef parse_tags(text):\n"
+             "    return list(dict.fromkeys(w.lower() for w in re.findall(r'\\w+', text)))\n")
+    assert not part_runner("parse_tags_fixed", parse_tags=squeezed)
+    assert not part_runner("parse_tags_fixed", parse_tags=words)
+    assert part_runner("parse_tags_fixed")
+
+
+JUNIT_WRONG = {
+    # every child of a suite taken for a test case: <properties> and <system-out> are counted
+    "children of a suite": ('for case in root.iter("testcase"):',
+                            'for case in [c for s in ([root] if root.tag == "testsuite" else list(root)) for c in s]:'),
+    # the outcome read from the first child only: <properties> before <skipped> reads as a pass
+    "first child only": ('if case.find("error") is not None:',
+                         'first = case[0].tag if len(case) else ""\n'
+                         '        if first == "error":'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong", sorted(JUNIT_WRONG))
+def test_part_e_reports_with_properties_and_output_are_read_right(part_runner, wrong):
+    old, new = JUNIT_WRONG[wrong]
+    source = _answer("summarize_junit")
+    assert old in source
+    if wrong == "first child only":
+        new_source = source.replace(old, new).replace('elif case.find("failure") is not None:', 'elif first == "failure":')
+        new_source = new_source.replace('elif case.find("skipped") is not None:', 'elif first == "skipped":')
+    else:
+        new_source = source.replace(old, new)
+    assert not part_runner("summarize_junit_counts_test_cases", summarize_junit=new_source)
+
+
+REVIEW_CELLS = ("review_findings_net_3", "review_findings_net_5", "review_findings_every_problem")
+RIGHT = ["sql-injection", "secret-in-code", "swallowed-error", "no-timeout", "query-in-loop", "missing-tests"]
+
+
+@pytest.mark.parametrize(("findings", "points"), [
+    (set(), 0),
+    (set(practice.REVIEW_CHECKLIST), 0),             # the whole checklist: 6 right, 4 wrong
+    (set(RIGHT[:2]), 0),
+    (set(RIGHT[:3]), 1),
+    ({*RIGHT[:4], "debug-leftover"}, 1),
+    (set(RIGHT[:5]), 2),
+    ({*RIGHT, "wrong-status"}, 2),
+    (set(RIGHT), 3),
+    (tuple(RIGHT), 3),                               # a tuple of the ids is accepted, as the check says
+])
+def test_part_d_earns_partial_credit_and_never_rewards_naming_everything(part_runner, findings, points):
+    answer = f"FINDINGS = {findings!r}\n"
+    assert sum(part_runner(cell, review_findings=answer) for cell in REVIEW_CELLS) == points
+
+
+def test_part_d_feedback_shows_both_the_count_found_and_the_wrong_ids(part_runner, capsys):
+    from factories import graded_cells
+
+    cell = graded_cells(STEM)["review_findings_every_problem"]
+    namespace = {"FINDINGS": {"sql-injection", "no-timeout", "debug-leftover"}}
+    exec("from course import check, check_that", namespace)  # noqa: S102
+    with pytest.raises(AssertionError) as failed:
+        exec(cell, namespace)  # noqa: S102 - the exercise's own test cell
+    assert "2 of the diff's problems named" in str(failed.value)
+    assert "debug-leftover" in str(failed.value)
