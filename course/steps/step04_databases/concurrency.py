@@ -7,7 +7,7 @@
   run, never copied from a table in a book.
 - :func:`theatre` and :func:`ledger` make the exercise's databases; :class:`ConflictingWork` is a unit of
   work that fails its first attempts with a real serialization failure or a real deadlock, for grading a
-  retry wrapper.
+  retry wrapper; :func:`unanswered` lets a stub not written yet say so instead of being judged a race.
 
 Everything runs on a PostgreSQL engine (``relational.scratch_engine("postgres")``); nothing here is a mock.
 """
@@ -23,7 +23,7 @@ from course.components.waits import scaled
 
 __all__ = [
     "SERIALIZATION_FAILURE", "DEADLOCK_DETECTED", "RETRYABLE", "LEVELS", "ANOMALIES", "sqlstate", "anomaly",
-    "anomaly_table", "theatre", "bookings", "seats_left", "ledger", "ConflictingWork",
+    "anomaly_table", "theatre", "bookings", "seats_left", "ledger", "ConflictingWork", "unanswered",
 ]
 
 SERIALIZATION_FAILURE = "40001"
@@ -180,6 +180,15 @@ def ledger(engine: sa.Engine, balances: list[int]) -> sa.Engine:
         for account, balance in enumerate(balances, start=1):
             conn.execute(sa.text("INSERT INTO accounts VALUES (:id, :b)"), {"id": account, "b": balance})
     return engine
+
+
+def unanswered(outcomes: list) -> list:
+    """The outcomes of concurrent calls, unless one raised ``NotImplementedError``: that one is raised, so an
+    answer not written yet is reported as such, not as a race it never ran."""
+    for outcome in outcomes:
+        if isinstance(outcome, NotImplementedError):
+            raise outcome
+    return outcomes
 
 
 # --- a unit of work that fails for real ------------------------------------------------------------------

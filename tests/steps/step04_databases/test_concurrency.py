@@ -10,14 +10,13 @@ import sqlalchemy as sa
 from course.steps.step04_databases import concurrency as cc
 from course.steps.step04_databases import relational as databases
 
-pytestmark = pytest.mark.service
-
 
 @pytest.fixture
 def pg(pg_url):
     return databases.scratch_engine(pg_url)
 
 
+@pytest.mark.service
 def test_sqlstate_reads_sqlalchemy_and_driver_errors_and_nothing_else(pg):
     with pytest.raises(sa.exc.IntegrityError) as caught, pg.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
@@ -27,6 +26,7 @@ def test_sqlstate_reads_sqlalchemy_and_driver_errors_and_nothing_else(pg):
     assert cc.sqlstate(ValueError("40001")) is None and cc.sqlstate(None) is None
 
 
+@pytest.mark.service
 def test_the_anomaly_table_is_what_postgresql_does(pg):
     table = {row["anomaly"]: row for row in cc.anomaly_table(pg)}
     assert list(table) == list(cc.ANOMALIES)
@@ -40,6 +40,7 @@ def test_the_anomaly_table_is_what_postgresql_does(pg):
     assert [table["write skew"][level] for level in cc.LEVELS] == ["happens"] * 3 + ["refused (40001)"]
 
 
+@pytest.mark.service
 def test_an_unknown_level_is_refused(pg):
     with pytest.raises(ValueError, match="unknown isolation level 'CHAOS'"):
         cc.anomaly(pg, "lost update", "CHAOS")
@@ -56,6 +57,7 @@ def _retry(engine, work, attempts=5):
                 raise
 
 
+@pytest.mark.service
 @pytest.mark.parametrize("code", ["40001", "40001-at-commit", "40P01"])
 def test_conflicting_work_fails_for_real_then_succeeds(pg, code):
     work = cc.ConflictingWork(pg, failures=2, code=code)
@@ -67,6 +69,7 @@ def test_conflicting_work_fails_for_real_then_succeeds(pg, code):
     assert cc.sqlstate(caught.value) == code[:5] and work.calls == 2 and work.committed() == []
 
 
+@pytest.mark.service
 def test_conflicting_work_at_read_committed_does_not_fail(pg):
     # why a retry wrapper must ask for SERIALIZABLE: the default level lets the lost update through
     work = cc.ConflictingWork(pg, failures=1, code="40001")
@@ -75,6 +78,7 @@ def test_conflicting_work_at_read_committed_does_not_fail(pg):
     assert work.counter() == 101
 
 
+@pytest.mark.service
 def test_a_duplicate_key_is_a_real_error_that_is_not_retryable(pg):
     work = cc.ConflictingWork(pg, failures=1, code="23505")
     with pytest.raises(sa.exc.IntegrityError):
@@ -84,6 +88,7 @@ def test_a_duplicate_key_is_a_real_error_that_is_not_retryable(pg):
         cc.ConflictingWork(pg, code="42")
 
 
+@pytest.mark.service
 def test_theatre_and_ledger_hold_what_they_were_given(pg):
     cc.theatre(pg, {1: 10, 2: 0})
     assert cc.seats_left(pg) == {1: 10, 2: 0} and cc.bookings(pg) == []
@@ -92,3 +97,10 @@ def test_theatre_and_ledger_hold_what_they_were_given(pg):
     other = databases.scratch_engine("postgres")
     cc.ledger(other, [500, 0])
     assert databases.balances(other) == {1: 500, 2: 0}
+
+
+def test_unanswered_raises_a_stubs_error_and_passes_other_outcomes_through():
+    outcomes = [True, ValueError("short"), False]
+    assert cc.unanswered(outcomes) is outcomes
+    with pytest.raises(NotImplementedError):
+        cc.unanswered([True, NotImplementedError()])
