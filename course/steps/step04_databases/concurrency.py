@@ -225,19 +225,22 @@ class ConflictingWork:
     def __call__(self, conn: sa.Connection) -> int:
         self.calls += 1
         attempt = self.calls
+        if self.code == "40001-at-commit":  # both on call again, before this attempt's snapshot is taken
+            with self.engine.begin() as reset:
+                reset.exec_driver_sql("UPDATE work_shifts SET on_call = true")
         conn.execute(sa.text("INSERT INTO work_attempts VALUES (:n)"), {"n": attempt})
         value = conn.execute(sa.text("SELECT value FROM work_counter WHERE id = 1")).scalar_one()
         failing = attempt <= self.failures
         if failing and self.code == "40001":
             with self.engine.begin() as other:
                 other.exec_driver_sql("UPDATE work_counter SET value = value + 100 WHERE id = 1")
-        elif failing and self.code == "40001-at-commit":
-            self._write_skew(conn)
         elif failing and self.code == "40P01":
             self._deadlock(conn)
         elif failing and self.code == "23505":
             conn.execute(sa.text("INSERT INTO work_attempts VALUES (:n)"), {"n": attempt})
         conn.exec_driver_sql("UPDATE work_counter SET value = value + 1 WHERE id = 1")
+        if failing and self.code == "40001-at-commit":
+            self._write_skew(conn)  # last: no statement of this attempt follows, so only its commit can fail
         return value + 1
 
     def _write_skew(self, conn: sa.Connection) -> None:
@@ -247,10 +250,8 @@ class ConflictingWork:
         with serializable.connect() as other:
             other.execute(sa.text("SELECT COUNT(*) FROM work_shifts WHERE on_call")).scalar_one()
             other.exec_driver_sql("UPDATE work_shifts SET on_call = false WHERE name = 'Bob'")
-            other.commit()
-        conn.exec_driver_sql("UPDATE work_shifts SET on_call = false WHERE name = 'Ada'")
-        with self.engine.begin() as reset:  # Bob back on call for the next attempt
-            reset.exec_driver_sql("UPDATE work_shifts SET on_call = true WHERE name = 'Bob'")
+            conn.exec_driver_sql("UPDATE work_shifts SET on_call = false WHERE name = 'Ada'")
+            other.commit()  # the first to commit wins: this attempt's own commit is refused
 
     def _deadlock(self, conn: sa.Connection) -> None:
         # This session holds row 1; the other takes row 2, then waits for row 1; this one then asks for row 2.
