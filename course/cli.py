@@ -57,7 +57,8 @@ def steps():
     """List the roadmap's steps and which are in the course yet."""
     for step in manifest.load_manifest():
         state = "" if step.ready else "  (planned)"
-        click.echo(f"{step.stem:34} {step.title}{state}")
+        dive = f"  (deep dive of {step.parent[:2]}; name: {step.number})" if step.deep_dive else ""
+        click.echo(f"{step.stem:34} {step.title}{dive}{state}")
 
 
 @main.command()
@@ -172,7 +173,8 @@ class PartProgress:
 @click.option("--timeout", type=click.IntRange(min=1), default=None,
               help="Seconds each cell may run, at least 1 (default: the course's nbgrader_config.py).")
 def grade(step, workspace, as_json, timeout):
-    """Grade your exercise for STEP (01, or 01-programming-basics) with the hidden tests.
+    """Grade your exercise for STEP (01, or 01-programming-basics; a deep dive by its name, 04b) with the
+    hidden tests.
 
     Prints a table of the parts with their points and hints, writes a feedback page into the workspace's
     feedback/ folder and records the score (see 'course progress')."""

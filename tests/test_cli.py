@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 from factories import answer_with, drop_cell
+from fixture_manifests import deep_dive_course, deep_dive_manifest  # noqa: F401 (fixtures)
 
 from course import cli
 from course.components.servers import free_port
@@ -85,10 +86,26 @@ def test_step_without_exercise_is_refused(tmp_path):
     assert "has no exercise assignment" in result.output
 
 
-def test_steps_lists_the_roadmap():
+def test_steps_lists_the_roadmap_and_its_deep_dives():
     result = run("steps")
-    assert result.output.count("\n") == 12
+    assert result.output.count("\n") == 13
     assert STEP in result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("04b-concurrency"))
+    assert "(deep dive of 04; name: 04b)" in line
+
+
+@pytest.mark.usefixtures("deep_dive_course")
+def test_a_deep_dive_is_graded_by_its_name_and_a_wrong_one_lists_the_valid_names(tmp_path):
+    from course.classroom.core import ClassroomError, resolve_stem
+
+    workspace.sync(tmp_path)
+    result = CliRunner().invoke(cli.main, ["grade", "01c", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == "course: unknown step '01c'; graded steps: 01-basics, 01b-deeper, 02-later"
+    assert resolve_stem("1b") == "01b-deeper"  # the classroom commands take the same names
+    with pytest.raises(ClassroomError, match="unknown step '01c'; graded steps: 01-basics, 01b-deeper"):
+        resolve_stem("01c")
+    assert run("steps").output.splitlines()[2].startswith("01b-deeper")
 
 
 def test_broken_notebook_json_is_one_line_and_nothing_is_touched(tmp_path):

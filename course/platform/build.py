@@ -81,9 +81,12 @@ def release_stale(stems=None) -> list[str]:
 
 
 def navigation_markdown(step: manifest.Step) -> str:
-    before, after = manifest.neighbours(step.stem)
+    before, after = manifest.neighbours(step.stem, ready_only=True)
     parts = []
-    if before:
+    if step.deep_dive:
+        parent = manifest.resolve(step.parent)
+        parts.append(f"Deep dive of [{parent.heading}]({parent.stem}.ipynb)")
+    if before and before.stem != step.parent:
         parts.append(f"⬅ [{before.heading}]({before.stem}.ipynb)")
     parts.append("[Course index](00-welcome.ipynb#Roadmap)")
     if step.exercise:
@@ -98,6 +101,8 @@ def index_markdown() -> str:
     lines = ["| Step | What you will do | Time | Exercise |", "|---|---|---|---|"]
     for step in manifest.load_manifest():
         link = f"[{step.heading}]({step.stem}.ipynb)" if step.ready else f"{step.heading} *(planned)*"
+        if step.deep_dive:
+            link = f"↳ deep dive: {link}"
         exercise = "yes" if step.exercise else "—"
         lines.append(f"| {link} | {step.summary} | {step.minutes} min | {exercise} |")
     return "\n".join(lines) + "\n\n*Generated from the course manifest by `course build`.*"

@@ -269,7 +269,7 @@ def plot_progress(workspace: Path | str | None = None):
     import matplotlib.pyplot as plt
 
     rows = [r for r in progress_rows(workspace) if manifest.resolve(r["stem"]).exercise]
-    labels = [f"{r['stem'][:2]} {r['title']}" for r in rows]
+    labels = [f"{manifest.resolve(r['stem']).number} {r['title']}" for r in rows]
     shares = [100 * r["score"] / r["max_score"] if r["max_score"] else 0 for r in rows]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1))
     ax.barh(labels, shares, color="#3b6ea5")

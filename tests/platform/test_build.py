@@ -77,3 +77,29 @@ def test_index_lists_every_step_and_marks_planned_ones():
     for step in manifest.load_manifest():
         assert step.heading in text
         assert (f"({step.stem}.ipynb)" in text) == step.ready
+
+
+def test_a_deep_dive_sits_between_its_step_and_the_next_in_navigation(deep_dive_manifest):
+    step = build.navigation_markdown(manifest.resolve("01"))
+    assert "[01b · Deeper basics](01b-deeper.ipynb) ➡" in step
+    dive = build.navigation_markdown(manifest.resolve("01b"))
+    assert dive.startswith("Deep dive of [01 · Basics](01-basics.ipynb) · [Course index]")
+    assert "✍ [Exercise](../exercises/01b-deeper/01b-deeper.ipynb)" in dive
+    assert "02-later" not in dive, "a planned step has no notebook to link to"
+
+
+def test_the_index_lists_a_deep_dive_under_its_step(deep_dive_manifest):
+    rows = [line for line in build.index_markdown().splitlines() if line.startswith("| ")][1:]
+    assert rows[1].startswith("| [01 · Basics](01-basics.ipynb)")
+    assert rows[2].startswith("| ↳ deep dive: [01b · Deeper basics](01b-deeper.ipynb) | What one lesson")
+
+
+@pytest.mark.slow
+def test_build_generates_a_deep_dives_release_and_navigation(deep_dive_course):
+    changed = build.build()
+    assert "exercises/01b-deeper/01b-deeper.ipynb" in changed and "notebooks/01b-deeper.ipynb" in changed
+    release = nbformat.read(deep_dive_course / "exercises" / "01b-deeper" / "01b-deeper.ipynb", as_version=4)
+    assert "return 42" not in release.cells[1].source and "NotImplementedError" in release.cells[1].source
+    lesson = nbformat.read(deep_dive_course / "notebooks" / "01b-deeper.ipynb", as_version=4)
+    assert build.NAV_TAG in lesson.cells[1].metadata["tags"]
+    assert build.build(check=True) == []

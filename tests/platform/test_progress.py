@@ -50,7 +50,8 @@ def test_rows_cover_the_manifest_with_statuses(tmp_path):
     with progress.ProgressStore(tmp_path) as store:
         store.record_grade("01-programming-basics", 10, 10, [])
     rows = progress.progress_rows(tmp_path)
-    assert [r["stem"][:2] for r in rows] == [f"{i:02d}" for i in range(12)]
+    assert [r["stem"] for r in rows] == [s.stem for s in manifest.load_manifest()]
+    assert [r["stem"][:2] for r in rows if not manifest.resolve(r["stem"]).deep_dive] == [f"{i:02d}" for i in range(12)]
     first = rows[1]
     assert first["score"] == 10
     expected = "complete" if manifest.resolve("01").ready else "planned"
@@ -109,3 +110,14 @@ def test_a_lesson_without_an_exercise_is_not_opened_until_the_learner_opens_it(t
 def test_a_folder_where_a_lesson_belongs_reads_as_not_opened(tmp_path):
     (tmp_path / "lessons" / "00-welcome.ipynb").mkdir(parents=True)
     assert progress.progress_rows(tmp_path)[0]["status"] == "not opened"
+
+
+def test_a_deep_dive_has_its_own_row_grade_and_bar(deep_dive_manifest, tmp_path):
+    with progress.ProgressStore(tmp_path) as store:
+        store.record_grade("01b-deeper", 3, 4, [])
+    rows = {r["stem"]: r for r in progress.progress_rows(tmp_path)}
+    assert list(rows) == ["00-welcome", "01-basics", "01b-deeper", "02-later"]
+    assert rows["01b-deeper"]["status"] == "in progress" and rows["01b-deeper"]["score"] == 3
+    assert rows["01-basics"]["status"] == "not graded"  # the deep dive's grade is not its step's
+    labels = [t.get_text() for t in progress.plot_progress(tmp_path).axes[0].get_yticklabels()]
+    assert labels == ["01 Basics", "01b Deeper basics", "02 Later"]

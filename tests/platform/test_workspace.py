@@ -228,3 +228,14 @@ def test_restarting_twice_after_running_and_saving_the_real_notebooks_offers_no_
         report = workspace.sync(ws)
         assert report.lines() == [] and report.beside == []
     assert not list(ws.rglob("*.course-update*"))
+
+
+def test_sync_copies_a_deep_dives_lesson_and_exercise(deep_dive_course, tmp_path):
+    release = deep_dive_course / "exercises" / "01b-deeper"
+    release.mkdir()
+    (release / "01b-deeper.ipynb").write_text("released")  # what `course build` puts there
+    ws = tmp_path / "ws"
+    workspace.sync(ws)
+    assert (ws / "lessons" / "01b-deeper.ipynb").is_file()
+    assert (ws / "exercises" / "01b-deeper" / "01b-deeper.ipynb").is_file()
+    assert not (ws / "lessons" / "02-later.ipynb").exists()
