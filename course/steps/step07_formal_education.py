@@ -7,6 +7,9 @@ algorithm performs does not. So step 07 measures time once, to show it, and judg
 - :class:`Counted` wraps a value and reports every comparison, equality test and hash to a counter, so
   ``sorted``, ``heapq``, ``dict`` and ``list.remove`` reveal how much work they did;
 - :class:`CountingList` is a read-only sequence that counts element reads (binary search reads ~log2 n);
+- :func:`counting_lines` counts the lines of Python that run, which sees a scan that never touches a
+  counted value (``min(...)`` with a ``key`` function, a ``for`` loop over entries);
+- :class:`Census` streams values and records how many of them the reader still holds (a heap of k);
 - :func:`measure_counts` and :func:`measure_seconds` run a function over growing inputs.
 
 It also holds the pieces the lesson's concurrency demos need in an importable module (a worker process
@@ -26,19 +29,25 @@ import inspect
 import math
 import os
 import statistics
+import sys
 import threading
 import time
 import timeit
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import total_ordering
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = [
-    "OpCounter", "Counted", "counted", "CountingList", "TooManyOperations", "measure_counts",
+    "OpCounter", "Counted", "counted", "CountingList", "TooManyOperations", "counting_lines", "Census",
+    "measure_counts",
     "measure_seconds", "fetch", "fetch_async", "slow_handler", "serve_slow", "SlowServer", "STATE",
     "bump_state", "cpu_work", "start_process_pool", "best_of_each", "compared_with",
     "describe_growth", "describe_bst_heights", "describe_isolation", "describe_io_timings",
@@ -152,6 +161,62 @@ class CountingList(Sequence):
 
     def __repr__(self) -> str:
         return f"CountingList(<{len(self._values)} items>, reads={self.reads})"
+
+
+@contextmanager
+def counting_lines(counter: OpCounter) -> Iterator[OpCounter]:
+    """Count, as kind ``line``, every line of Python run by functions called inside the block.
+
+    Lines of this module (the counted values' own methods) are not counted; C code such as ``dict`` or
+    ``heapq`` has no lines. Tracing is per thread and is restored afterwards.
+    """
+    def line(frame, event, arg):
+        if event == "line":
+            counter.add("line")
+        return line
+
+    def call(frame, event, arg):
+        return None if frame.f_code.co_filename == __file__ else line
+
+    previous = sys.gettrace()
+    sys.settrace(call)
+    try:
+        yield counter
+    finally:
+        sys.settrace(previous)
+
+
+class Census:
+    """Streams values and records ``peak``: the most of them the reader held at once while reading.
+
+    ``census.stream(values, counter)`` yields a fresh :class:`Counted` per value; each time the reader asks
+    for the next one, the values it still holds (in a heap, a list, a loop variable; negated copies too)
+    are counted.
+    """
+
+    def __init__(self):
+        self.alive = self.peak = 0
+
+    def stream(self, values: Iterable, counter: OpCounter) -> Iterator[Counted]:
+        for value in values:
+            self.peak = max(self.peak, self.alive)
+            yield _Tracked(value, counter, self)
+        self.peak = max(self.peak, self.alive)
+
+
+class _Tracked(Counted):
+    __slots__ = ("census",)
+
+    def __init__(self, value, counter: OpCounter, census: Census):
+        super().__init__(value, counter)
+        self.census = census
+        census.alive += 1
+
+    def __neg__(self):  # a negated copy kept in a heap is a value held too
+        return _Tracked(-self.value, self.counter, self.census)
+
+    def __del__(self):
+        self.census.alive -= 1
 
 
 def measure_counts(func: Callable, sizes: Iterable[int],
@@ -309,6 +374,7 @@ def start_process_pool(workers: int) -> tuple[ProcessPoolExecutor, float]:
 
     A pool starts its workers on demand; timing the start-up here keeps it out of the work timed later.
     """
+    from concurrent.futures import ProcessPoolExecutor  # here: importing the module stays light
     from multiprocessing import get_context
 
     start = time.perf_counter()
