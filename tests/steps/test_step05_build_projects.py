@@ -139,7 +139,7 @@ def test_scaffold_rebuilds_the_whole_project(tmp_path):
     project = capstone.scaffold(tmp_path)
     expected = {
         "pyproject.toml", "README.md", "tasktrack/__init__.py", "tasktrack/app.py", "tasktrack/schemas.py",
-        "tasktrack/db.py", "tasktrack/security.py", "tasktrack/cache.py", "tasktrack/settings.py",
+        "tasktrack/db.py", "tasktrack/security.py", "tasktrack/cache.py", "tasktrack/settings.py", "tasktrack/clients.py",
         "migrations/env.py", "migrations/versions/0001_users_and_tasks.py",
         "migrations/versions/0002_email_case_insensitive.py", "tests/test_api.py",
         "digest/__init__.py", "digest/app.py", "digest/resilience.py",
@@ -170,9 +170,11 @@ def _redis_url(db: int) -> str:
 @pytest.mark.slow
 @pytest.mark.service
 def test_project_test_suite_passes_with_redis(project):
-    env = {**os.environ, "TASKTRACK_TEST_REDIS_URL": _redis_url(3), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    """The project's own suite runs on PostgreSQL (as its production does) and with Redis, nothing skipped."""
+    env = {**os.environ, "TASKTRACK_TEST_REDIS_URL": _redis_url(3), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+           "TASKTRACK_TEST_DATABASE_URL": services.schema_url("capstone_suite")}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "--color=no"], cwd=project, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "skipped" not in result.stdout  # the Redis tests ran
 
@@ -544,3 +546,129 @@ def test_lesson_prose_states_no_unmeasured_time_and_the_breaker_pause_scales():
     assert "waits.scaled(" in start and '"DIGEST_RESET_AFTER": str(RESET_AFTER)' in start
     failures = next(c.source for c in cells if c.cell_type == "code" and "tasktrack.stop()" in c.source)
     assert "min(seconds[:3])" in failures  # the time of the retried answers is printed from the run
+
+
+# --- issue 19, step 05 items: OWASP's password parameters, failed-login limits, PostgreSQL tests, PATCH null --
+
+
+def _run_in(project: Path, code: str, env: dict[str, str] | None = None, timeout: int = 300) -> str:
+    """Run ``code`` with the scaffolded project importable; returns its stdout (fails on a non-zero exit)."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_password_guidance_names_its_source_and_retrieval_date():
+    guidance = capstone.password_guidance()
+    assert guidance["url"] == "https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html"
+    assert str(guidance["retrieved"]) == "2026-12-02" and "source_date" in guidance
+    assert guidance["scrypt"] == {"n": 2**17, "r": 8, "p": 1}
+    assert guidance["pbkdf2_hmac_sha256"] == {"iterations": 600_000}
+
+
+def test_capstone_hashes_with_the_guidance_parameters_and_passes_maxmem(project):
+    """security.py uses OWASP's scrypt parameters (N=2**17 needs maxmem: without it OpenSSL refuses)."""
+    scrypt = capstone.password_guidance()["scrypt"]
+    out = _run_in(project, (
+        "from tasktrack import security as s\n"
+        "stored = s.hash_password('pw')\n"
+        "print(s.SCRYPT_N, s.SCRYPT_R, s.SCRYPT_P, stored.split('$')[1:4], s.verify_password('pw', stored),\n"
+        "      s.verify_password('pW', stored), s.verify_password('pw', 'scrypt$1073741824$8$1$00$00'))\n"))
+    n, r, p = scrypt["n"], scrypt["r"], scrypt["p"]
+    assert out.split() == [str(n), str(r), str(p), f"['{n}',", f"'{r}',", f"'{p}']", "True", "False", "False"]
+    assert "maxmem=" in (project / "tasktrack" / "security.py").read_text()
+
+
+def test_lesson_states_no_unsourced_guessing_rate_and_explains_maxmem():
+    cells = nbformat.read(LESSON, as_version=4).cells
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "billions" not in prose
+    assert "maxmem" in prose and "memory limit exceeded" in prose and "Password_Storage_Cheat_Sheet" in prose
+    timing = next(c.source for c in cells if c.cell_type == "code" and "scrypt_s = best_of(" in c.source)
+    assert "password_guidance()" in timing and "n=2**15" in timing  # the figures and the failure are shown
+
+
+def test_patch_with_null_is_refused_in_both_versions_of_the_app(project, tmp_path):
+    """PATCH {"title": null} answers 422, as lesson 03 teaches, in milestone 1's app and in the final one."""
+    files = capstone.notebook_files(LESSON)
+    milestone_1 = next(c.source for c in nbformat.read(LESSON, as_version=4).cells
+                       if c.source.startswith("%%writefile tasktrack-project/tasktrack/app.py")
+                       and "kept in memory" in c.source).partition("\n")[2]
+    assert "exclude_none" not in milestone_1 + files["tasktrack-project/tasktrack/app.py"]
+    (tmp_path / "tasktrack").mkdir()
+    (tmp_path / "tasktrack" / "__init__.py").write_text("")
+    (tmp_path / "tasktrack" / "schemas.py").write_text(files["tasktrack-project/tasktrack/schemas.py"])
+    (tmp_path / "tasktrack" / "app.py").write_text(milestone_1)
+    out = _run_in(tmp_path, (
+        "from fastapi.testclient import TestClient\n"
+        "from tasktrack.app import create_app\n"
+        "c = TestClient(create_app())\n"
+        "i = c.post('/tasks', json={'title': 'keep'}).json()['id']\n"
+        "print([c.patch(f'/tasks/{i}', json=b).status_code for b in ({'title': None}, {'done': None}, {'done': True})],\n"
+        "      c.get(f'/tasks/{i}').json())\n"))
+    assert out.strip() == "[422, 422, 200] {'id': 1, 'title': 'keep', 'done': True}"
+
+
+def test_client_address_trusts_forwarded_for_only_from_a_configured_proxy(project):
+    out = _run_in(project, (
+        "from tasktrack.clients import client_address as a\n"
+        "t = ('10.0.0.0/8',)\n"
+        "print(a('198.51.100.1', ['6.6.6.6'], t), a('10.0.0.2', ['6.6.6.6, 203.0.113.5'], t),\n"
+        "      a('10.0.0.2', ['6.6.6.6, 203.0.113.5, 10.1.1.1'], t), a('10.0.0.2', [], t), a('10.0.0.2', ['x'], ()))\n"))
+    assert out.split() == ["198.51.100.1", "203.0.113.5", "203.0.113.5", "10.0.0.2", "10.0.0.2"]
+
+
+LOGIN_LIMITS = """\
+import sys
+from fastapi.testclient import TestClient
+from tasktrack import security
+from tasktrack.app import create_app
+from tasktrack.db import migrate
+from tasktrack.settings import Settings
+
+security.SCRYPT_N = 2**10  # the limits are under test here, not the hash's cost
+url, redis_url = sys.argv[1], sys.argv[2]
+migrate(url)
+app = create_app(Settings(database_url=url, secret_key="s" * 40, redis_url=redis_url, login_limit=3,
+                          trusted_proxies=("10.0.0.0/8",)), clock=lambda: 1_800_000_000.0)
+def at(address):
+    return TestClient(app, client=(address, 50000))
+def login(client, email, password, forwarded=None):
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    return client.post("/tokens", json={"email": email, "password": password}, headers=headers).status_code
+bob = at("198.51.100.1")
+bob.post("/users", json={"email": "bob@example.org", "password": "right password"})
+print("right", [login(bob, "bob@example.org", "right password") for _ in range(5)])
+print("account", [login(at(f"198.51.100.{i}"), "bob@example.org", "guess") for i in range(10, 14)])
+print("address", [login(at("198.51.100.50"), f"u{i}@example.org", "guess") for i in range(4)])
+proxy = at("10.0.0.7")
+print("proxied", [login(proxy, f"p{i}@example.org", "guess", f"203.0.113.{i}") for i in range(4)])
+print("forged", [login(proxy, f"q{i}@example.org", "guess", f"6.6.6.{i}, 203.0.113.99") for i in range(4)])
+"""
+
+
+@pytest.mark.service
+def test_only_failed_logins_count_per_account_and_per_client_address(project, tmp_path):
+    """Bob's right logins never count; guesses count per account and per address; X-Forwarded-For via a proxy."""
+    script = tmp_path / "limits.py"
+    script.write_text(LOGIN_LIMITS)
+    result = subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'limits.db'}", _redis_url(6)],
+                            cwd=project, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(project)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+    assert lines["right"] == "[200, 200, 200, 200, 200]"  # not cut off after 2 (the old per-IP count of every login)
+    assert lines["account"] == "[401, 401, 401, 429]"  # four addresses, one account
+    assert lines["address"] == "[401, 401, 401, 429]"  # one address, four accounts
+    assert lines["proxied"] == "[401, 401, 401, 401]"  # four clients behind one proxy: not one global limit
+    assert lines["forged"] == "[401, 401, 401, 429]"  # a forged left-most hop does not make a new client
+
+
+def test_project_tests_run_on_postgresql_not_sqlite(project):
+    suite = (project / "tests" / "test_api.py").read_text()
+    assert "sqlite:" not in suite and "TASKTRACK_TEST_DATABASE_URL" in suite
+    assert 'engine.dialect.name == "postgresql"' in suite
+    cells = nbformat.read(LESSON, as_version=4).cells
+    run = next(c.source for c in cells if c.cell_type == "code" and "milestone 5: the project's tests" in c.source)
+    assert "TASKTRACK_TEST_DATABASE_URL=" in run and "services.schema_url(" in run
