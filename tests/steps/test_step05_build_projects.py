@@ -672,3 +672,173 @@ def test_project_tests_run_on_postgresql_not_sqlite(project):
     cells = nbformat.read(LESSON, as_version=4).cells
     run = next(c.source for c in cells if c.cell_type == "code" and "milestone 5: the project's tests" in c.source)
     assert "TASKTRACK_TEST_DATABASE_URL=" in run and "services.schema_url(" in run
+
+
+# --- exercise 05 (markit): the hidden tests judge plausible wrong answers and other correct ones ----------
+#
+# Plausible answers a learner writes from the release text, by part; each wrong one must fail its part's test
+# cell, each other correct one must pass it. (The reference answer is varied by a replacement, so a variant
+# differs from it in exactly the mistake named.)
+# - A clean_bookmark: scheme checked with startswith("http://"), so HTTPS:// in capitals is refused.
+# - B users table: address stored as typed (not lowercased), so "Ada@" and "ada@" are two accounts.
+# - C bookmarks: one query per bookmark for its tags (N+1); an inner join (untagged bookmarks vanish);
+#   right: one LEFT JOIN query grouped in Python.
+# - D passwords: scrypt at the old n=2**14; PBKDF2 at 100,000 iterations; PBKDF2-HMAC-SHA256 at OWASP's
+#   superseded 310,000; scrypt without maxmem at n=2**17 (fails to run); `==` instead of compare_digest;
+#   right: PBKDF2-HMAC-SHA256 at 600,000 iterations (positional arguments, `from hashlib import`).
+# - E tokens: valid at the expiry second itself (`now > exp`).
+# - F cache: the decoded list tested for truth (a cached empty list counts as a miss).
+# - G rate limit: no EXPIRE; an EXPIRE of 1 s; right: EXPIRE until the window's end, rounded up.
+# - H settings: 0 accepted as a whole number > 0.
+# - K retries: a 500 retried like a 503.
+# - L circuit breaker: a success does not reset the count of failures in a row.
+
+STEM_05 = "05-build-projects"
+ANSWERS_05 = ["setup", "clean_bookmark", "users_table", "bookmarks_table", "passwords", "tokens", "cache",
+              "rate_limit", "settings", "retries", "circuit_breaker"]
+
+
+def _reference(grade_id: str) -> str:
+    from factories import graded_cells, without_solution_markers
+
+    return without_solution_markers(graded_cells(STEM_05)[grade_id])
+
+
+def _varied(grade_id: str, old: str, new: str) -> str:
+    source = _reference(grade_id)
+    assert source.count(old) == 1, (grade_id, old)
+    return source.replace(old, new)
+
+
+LIST_N_PLUS_ONE = '''
+def list_bookmarks(engine, owner_id, tag=None):
+    query = sa.select(bookmarks.c.id).where(bookmarks.c.owner_id == owner_id).order_by(bookmarks.c.id)
+    if tag is not None:
+        query = query.where(bookmarks.c.id.in_(sa.select(tags.c.bookmark_id).where(tags.c.name == tag.lower())))
+    with engine.connect() as connection:
+        ids = connection.execute(query).scalars().all()
+    return [get_bookmark(engine, owner_id, bookmark_id) for bookmark_id in ids]
+'''
+LIST_LEFT_JOIN = '''
+def list_bookmarks(engine, owner_id, tag=None):
+    query = (sa.select(bookmarks, tags.c.name).outerjoin(tags, tags.c.bookmark_id == bookmarks.c.id)
+             .where(bookmarks.c.owner_id == owner_id).order_by(bookmarks.c.id, tags.c.name))
+    found = {}
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            entry = found.setdefault(row.id, {"id": row.id, "url": row.url, "title": row.title, "tags": []})
+            if row.name is not None:
+                entry["tags"].append(row.name)
+    listed = list(found.values())
+    return [b for b in listed if tag.strip().lower() in b["tags"]] if tag is not None else listed
+'''
+LIST_INNER_JOIN = LIST_LEFT_JOIN.replace(".outerjoin(", ".join(")  # untagged bookmarks vanish
+PBKDF2 = '''
+from hashlib import pbkdf2_hmac
+
+
+def hash_password(password):
+    salt = secrets.token_bytes(16)
+    return "pbkdf2${iterations}$" + salt.hex() + "$" + pbkdf2_hmac("{name}", password.encode(), salt, {iterations}).hex()
+
+
+def verify_password(password, stored):
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        candidate = pbkdf2_hmac("{name}", password.encode(), bytes.fromhex(salt), int(iterations))
+        return scheme == "pbkdf2" and {compare}(candidate, bytes.fromhex(digest))
+    except (ValueError, AttributeError):
+        return False
+'''
+
+
+def _pbkdf2(iterations: int, name: str = "sha256", compare: str = "hmac.compare_digest") -> str:
+    return PBKDF2.replace("{iterations}", str(iterations)).replace("{name}", name).replace("{compare}", compare)
+
+
+EXERCISE_05_VARIANTS = [
+    ("clean_bookmark_tests", "clean_bookmark", "scheme-case-sensitive",
+     lambda: _varied("clean_bookmark", 'parts.scheme.lower() not in {"http", "https"}',
+                     'not url.startswith(("http://", "https://"))'), False),
+    ("users_table_tests", "users_table", "address-not-lowercased",
+     lambda: _varied("users_table", "email=email.strip().lower()", "email=email.strip()"), False),
+    ("bookmarks_table_tests", "bookmarks_table", "list-n-plus-one",
+     lambda: _reference("bookmarks_table") + LIST_N_PLUS_ONE, False),
+    ("bookmarks_table_tests", "bookmarks_table", "list-inner-join",
+     lambda: _reference("bookmarks_table") + LIST_INNER_JOIN, False),
+    ("bookmarks_table_tests", "bookmarks_table", "list-left-join-one-query",
+     lambda: _reference("bookmarks_table") + LIST_LEFT_JOIN, True),
+    ("passwords_tests", "passwords", "scrypt-old-n-2-14",
+     lambda: _reference("passwords").replace("2**17", "2**14"), False),
+    ("passwords_tests", "passwords", "scrypt-2-17-without-maxmem",
+     lambda: _reference("passwords").replace(", maxmem=128 * r * (n + p + 2))", ")"), False),
+    ("passwords_tests", "passwords", "pbkdf2-100k", lambda: _pbkdf2(100_000), False),
+    ("passwords_tests", "passwords", "pbkdf2-superseded-310k", lambda: _pbkdf2(310_000), False),
+    ("passwords_tests", "passwords", "pbkdf2-sha1-600k", lambda: _pbkdf2(600_000, "sha1"), False),
+    ("passwords_tests", "passwords", "pbkdf2-600k-compared-with-eq",
+     lambda: _pbkdf2(600_000, compare="(lambda a, b: a == b)"), False),
+    ("passwords_tests", "passwords", "pbkdf2-sha256-600k", lambda: _pbkdf2(600_000), True),
+    ("tokens_tests", "tokens", "valid-at-the-expiry-second",
+     lambda: _varied("tokens", "if now >= expires:", "if now > expires:"), False),
+    ("cache_tests", "cache", "empty-list-is-a-miss",
+     lambda: _varied("cache", "if cached is not None:", "if cached is not None and json.loads(cached):"), False),
+    ("rate_limit_tests", "rate_limit", "never-expires",
+     lambda: _varied("rate_limit", "    pipe.expire(counter, window * 2)\n", ""), False),
+    ("rate_limit_tests", "rate_limit", "expires-after-one-second",
+     lambda: _varied("rate_limit", "pipe.expire(counter, window * 2)", "pipe.expire(counter, 1)"), False),
+    ("rate_limit_tests", "rate_limit", "expires-at-the-window-end",
+     lambda: _varied("rate_limit", "pipe.expire(counter, window * 2)",
+                     "pipe.expire(counter, math.ceil(window - now % window))").replace(
+                         "def allow(", "import math\n\n\ndef allow(", 1), True),
+    ("settings_tests", "settings", "zero-accepted",
+     lambda: _varied("settings", "if not raw.isdigit() or int(raw) <= 0:", "if not raw.isdigit():"), False),
+    ("retries_tests", "retries", "500-retried",
+     lambda: _varied("retries", "not in {502, 503, 504}", "not in {500, 502, 503, 504}"), False),
+    ("circuit_breaker_tests", "circuit_breaker", "success-keeps-the-count",
+     lambda: _varied("circuit_breaker", "self.count, self.opened_at = 0, None", "self.opened_at = None"), False),
+]
+
+
+@pytest.fixture(scope="module")
+def exercise_05():
+    """Run the setup cell, the answers and one test cell in a fresh IPython namespace; True if it passed."""
+    from factories import part_runner
+
+    with part_runner(STEM_05, ANSWERS_05) as run:
+        yield run
+
+
+@pytest.mark.slow
+@pytest.mark.service
+@pytest.mark.parametrize("test_id, answer_id, name, answer, passes", EXERCISE_05_VARIANTS,
+                         ids=[v[2] for v in EXERCISE_05_VARIANTS])
+def test_exercise_05_hidden_tests_judge_other_answers(exercise_05, test_id, answer_id, name, answer, passes):
+    assert exercise_05(test_id, **{answer_id: answer()}) is passes, name
+
+
+def test_exercise_05_grades_passwords_against_the_cited_figures():
+    """Part D states and grades OWASP's figures, the ones course/data/password_storage.yaml cites."""
+    from factories import graded_cells
+
+    guidance = capstone.password_guidance()
+    nb = nbformat.read(paths.solution_path(STEM_05), as_version=4)
+    instructions = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                        == "passwords_instructions")
+    tests = graded_cells(STEM_05)["passwords_tests"]
+    assert guidance["scrypt"]["n"] == 2**17 and "`n` at least `2**17`, `r` at least 8" in instructions
+    assert guidance["pbkdf2_hmac_sha256"]["iterations"] == 600_000 and "600,000 iterations" in instructions
+    assert guidance["url"] in instructions and str(guidance["retrieved"]) in instructions
+    assert "n >= 2**17 and r >= 8" in tests and "iterations >= 600_000" in tests and "maxmem=" in instructions
+    bookmarks = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                     == "bookmarks_table_instructions")
+    assert "at most 3 SQL statements" in bookmarks and "len(sent) <= 3" in graded_cells(STEM_05)["bookmarks_table_tests"]
+
+
+def test_rate_limit_expiry_rule_is_the_same_in_exercises_04_and_05():
+    """04 Part J and 05 Part G state one rule for a counter's expiry, and their hidden tests grade that rule."""
+    rule = "**at least the time left in its window** (a whole `window` is simplest) **and at most two windows**"
+    sources = {stem: nbformat.read(paths.solution_path(stem), as_version=4).cells for stem in ("04-databases", STEM_05)}
+    for stem, cells in sources.items():
+        text = "\n".join(c.source for c in cells)
+        assert rule in " ".join(text.split()), stem
+        assert "left - 5 <= ttls[0] <= 120" in text, stem
