@@ -695,7 +695,7 @@ def test_project_tests_run_on_postgresql_not_sqlite(project):
 
 STEM_05 = "05-build-projects"
 ANSWERS_05 = ["setup", "clean_bookmark", "users_table", "bookmarks_table", "passwords", "tokens", "cache",
-              "rate_limit", "settings", "retries", "circuit_breaker"]
+              "rate_limit", "settings", "http_api", "api_test_helpers", "retries", "circuit_breaker"]
 
 
 def _reference(grade_id: str) -> str:
@@ -842,3 +842,33 @@ def test_rate_limit_expiry_rule_is_the_same_in_exercises_04_and_05():
         text = "\n".join(c.source for c in cells)
         assert rule in " ".join(text.split()), stem
         assert "left - 5 <= ttls[0] <= 120" in text, stem
+
+
+@pytest.mark.slow
+@pytest.mark.service
+@pytest.mark.parametrize("test_id", ["passwords_tests", "http_accounts_tests", "http_bookmarks_tests"])
+def test_exercise_05_reference_passes_the_hashing_parts(exercise_05, test_id):
+    """Parts D, I and J hash inside low_cost_kdf() (a 30 s cell limit and OWASP-strength hashing)."""
+    source = nbformat.read(paths.solution_path(STEM_05), as_version=4)
+    test_cell = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test_id)
+    assert test_cell.splitlines()[1].startswith("with low_cost_kdf():")
+    assert exercise_05(test_id)
+
+
+def test_low_cost_kdf_keeps_openssl_memory_rule_and_restores_hashlib():
+    import hashlib
+
+    namespace: dict = {}
+    exec(_reference("setup"), namespace)  # noqa: S102 - the exercise's own setup cell
+    real, salt = hashlib.scrypt, b"s" * 16
+    try:
+        with namespace["low_cost_kdf"]():
+            assert hashlib.scrypt is not real
+            with pytest.raises(ValueError, match="memory limit exceeded"):  # n=2**15 without maxmem, as OpenSSL
+                hashlib.scrypt(b"x", salt=salt, n=2**15, r=8, p=1)
+            cheap = hashlib.scrypt(b"x", salt=salt, n=2**17, r=8, p=1, maxmem=128 * 8 * (2**17 + 3), dklen=32)
+            pbkdf2 = hashlib.pbkdf2_hmac("sha256", b"x", salt, 600_000)
+        assert hashlib.scrypt is real and pbkdf2 == hashlib.pbkdf2_hmac("sha256", b"x", salt, 1000)
+        assert cheap == real(b"x", salt=salt, n=2**10, r=8, p=1, dklen=32)
+    finally:
+        shutil.rmtree(namespace["WORK"], ignore_errors=True)
