@@ -7,6 +7,8 @@
   latency and the error count (:class:`LoadReport`).
 - :func:`notebook_files` / :func:`scaffold` rebuild the project a lesson writes with ``%%writefile`` cells,
   so the tests and the benchmark check exactly the service the lesson teaches.
+- :func:`password_guidance` is OWASP's password-storage figures (scrypt and PBKDF2 parameters, with the page's
+  address and the retrieval date) from ``course/data/password_storage.yaml``: the lesson prints them.
 - :func:`tidy_project` removes the project folder the lesson wrote when the lesson ran inside the course's own
   ``notebooks/`` folder (a source checkout), so running it there leaves no untracked files; in a learner's
   workspace the folder stays, it is theirs.
@@ -36,7 +38,7 @@ from course.components.waits import scaled, wait_until
 
 __all__ = [
     "ServiceProcess", "start_service", "running", "stop_all", "LoadReport", "load", "percentile",
-    "notebook_files", "write_files", "scaffold", "tidy_project", "LESSON_STEM",
+    "notebook_files", "write_files", "scaffold", "tidy_project", "password_guidance", "LESSON_STEM",
 ]
 
 LESSON_STEM = "05-build-projects"
@@ -357,3 +359,10 @@ def tidy_project(project: str | os.PathLike) -> bool:
         return False
     shutil.rmtree(project)
     return True
+
+
+def password_guidance() -> dict:
+    """OWASP's password-storage parameters with their source (``course/data/password_storage.yaml``)."""
+    from course import data
+
+    return data.load("password_storage.yaml")

@@ -139,7 +139,7 @@ def test_scaffold_rebuilds_the_whole_project(tmp_path):
     project = capstone.scaffold(tmp_path)
     expected = {
         "pyproject.toml", "README.md", "tasktrack/__init__.py", "tasktrack/app.py", "tasktrack/schemas.py",
-        "tasktrack/db.py", "tasktrack/security.py", "tasktrack/cache.py", "tasktrack/settings.py",
+        "tasktrack/db.py", "tasktrack/security.py", "tasktrack/cache.py", "tasktrack/settings.py", "tasktrack/clients.py",
         "migrations/env.py", "migrations/versions/0001_users_and_tasks.py",
         "migrations/versions/0002_email_case_insensitive.py", "tests/test_api.py",
         "digest/__init__.py", "digest/app.py", "digest/resilience.py",
@@ -170,9 +170,11 @@ def _redis_url(db: int) -> str:
 @pytest.mark.slow
 @pytest.mark.service
 def test_project_test_suite_passes_with_redis(project):
-    env = {**os.environ, "TASKTRACK_TEST_REDIS_URL": _redis_url(3), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    """The project's own suite runs on PostgreSQL (as its production does) and with Redis, nothing skipped."""
+    env = {**os.environ, "TASKTRACK_TEST_REDIS_URL": _redis_url(3), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+           "TASKTRACK_TEST_DATABASE_URL": services.schema_url("capstone_suite")}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "--color=no"], cwd=project, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "skipped" not in result.stdout  # the Redis tests ran
 
@@ -185,7 +187,13 @@ def tasktrack(project):
     env = {"TASKTRACK_DATABASE_URL": url, "TASKTRACK_REDIS_URL": _redis_url(4),
            "TASKTRACK_SECRET_KEY": "fuzz-" + "k" * 40, "TASKTRACK_RATE_LIMIT": "1000000",
            "TASKTRACK_LOGIN_LIMIT": "1000000", "TASKTRACK_LOG_LEVEL": "WARNING"}
-    service = capstone.start_service("tasktrack.app:create_app", project=project, env=env, name="tasktrack-test")
+    # The fuzzing looks for 5xx answers, not at the hash's cost: at N=2**17 (128 MiB a hash) its hundreds of
+    # sign-ups and logins would take many minutes on a busy machine, so this app hashes at N=2**10.
+    (project / "cheap_hashing_app.py").write_text(
+        "from tasktrack import security\n\nsecurity.SCRYPT_N = 2**10\n\n"
+        "from tasktrack.app import create_app  # noqa: E402\n\n__all__ = ['create_app']\n")
+    service = capstone.start_service("cheap_hashing_app:create_app", project=project, env=env,
+                                     name="tasktrack-test")
     yield service
     service.stop()
 
@@ -544,3 +552,329 @@ def test_lesson_prose_states_no_unmeasured_time_and_the_breaker_pause_scales():
     assert "waits.scaled(" in start and '"DIGEST_RESET_AFTER": str(RESET_AFTER)' in start
     failures = next(c.source for c in cells if c.cell_type == "code" and "tasktrack.stop()" in c.source)
     assert "min(seconds[:3])" in failures  # the time of the retried answers is printed from the run
+
+
+# --- issue 19, step 05 items: OWASP's password parameters, failed-login limits, PostgreSQL tests, PATCH null --
+
+
+def _run_in(project: Path, code: str, env: dict[str, str] | None = None, timeout: int = 300) -> str:
+    """Run ``code`` with the scaffolded project importable; returns its stdout (fails on a non-zero exit)."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_password_guidance_names_its_source_and_retrieval_date():
+    guidance = capstone.password_guidance()
+    assert guidance["url"] == "https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html"
+    assert str(guidance["retrieved"]) == "2026-12-02" and "source_date" in guidance
+    assert guidance["scrypt"] == {"n": 2**17, "r": 8, "p": 1}
+    assert guidance["pbkdf2_hmac_sha256"] == {"iterations": 600_000}
+
+
+def test_capstone_hashes_with_the_guidance_parameters_and_passes_maxmem(project):
+    """security.py uses OWASP's scrypt parameters (N=2**17 needs maxmem: without it OpenSSL refuses)."""
+    scrypt = capstone.password_guidance()["scrypt"]
+    out = _run_in(project, (
+        "from tasktrack import security as s\n"
+        "stored = s.hash_password('pw')\n"
+        "print(s.SCRYPT_N, s.SCRYPT_R, s.SCRYPT_P, stored.split('$')[1:4], s.verify_password('pw', stored),\n"
+        "      s.verify_password('pW', stored), s.verify_password('pw', 'scrypt$1073741824$8$1$00$00'))\n"))
+    n, r, p = scrypt["n"], scrypt["r"], scrypt["p"]
+    assert out.split() == [str(n), str(r), str(p), f"['{n}',", f"'{r}',", f"'{p}']", "True", "False", "False"]
+    assert "maxmem=" in (project / "tasktrack" / "security.py").read_text()
+
+
+def test_lesson_states_no_unsourced_guessing_rate_and_explains_maxmem():
+    cells = nbformat.read(LESSON, as_version=4).cells
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "billions" not in prose
+    assert "maxmem" in prose and "memory limit exceeded" in prose and "Password_Storage_Cheat_Sheet" in prose
+    timing = next(c.source for c in cells if c.cell_type == "code" and "scrypt_s = best_of(" in c.source)
+    assert "password_guidance()" in timing and "n=2**15" in timing  # the figures and the failure are shown
+
+
+def test_patch_with_null_is_refused_in_both_versions_of_the_app(project, tmp_path):
+    """PATCH {"title": null} answers 422, as lesson 03 teaches, in milestone 1's app and in the final one."""
+    files = capstone.notebook_files(LESSON)
+    milestone_1 = next(c.source for c in nbformat.read(LESSON, as_version=4).cells
+                       if c.source.startswith("%%writefile tasktrack-project/tasktrack/app.py")
+                       and "kept in memory" in c.source).partition("\n")[2]
+    assert "exclude_none" not in milestone_1 + files["tasktrack-project/tasktrack/app.py"]
+    (tmp_path / "tasktrack").mkdir()
+    (tmp_path / "tasktrack" / "__init__.py").write_text("")
+    (tmp_path / "tasktrack" / "schemas.py").write_text(files["tasktrack-project/tasktrack/schemas.py"])
+    (tmp_path / "tasktrack" / "app.py").write_text(milestone_1)
+    out = _run_in(tmp_path, (
+        "from fastapi.testclient import TestClient\n"
+        "from tasktrack.app import create_app\n"
+        "c = TestClient(create_app())\n"
+        "i = c.post('/tasks', json={'title': 'keep'}).json()['id']\n"
+        "print([c.patch(f'/tasks/{i}', json=b).status_code for b in ({'title': None}, {'done': None}, {'done': True})],\n"
+        "      c.get(f'/tasks/{i}').json())\n"))
+    assert out.strip() == "[422, 422, 200] {'id': 1, 'title': 'keep', 'done': True}"
+
+
+def test_client_address_trusts_forwarded_for_only_from_a_configured_proxy(project):
+    out = _run_in(project, (
+        "from tasktrack.clients import client_address as a\n"
+        "t = ('10.0.0.0/8',)\n"
+        "print(a('198.51.100.1', ['6.6.6.6'], t), a('10.0.0.2', ['6.6.6.6, 203.0.113.5'], t),\n"
+        "      a('10.0.0.2', ['6.6.6.6, 203.0.113.5, 10.1.1.1'], t), a('10.0.0.2', [], t), a('10.0.0.2', ['x'], ()))\n"))
+    assert out.split() == ["198.51.100.1", "203.0.113.5", "203.0.113.5", "10.0.0.2", "10.0.0.2"]
+
+
+LOGIN_LIMITS = """\
+import sys
+from fastapi.testclient import TestClient
+from tasktrack import security
+from tasktrack.app import create_app
+from tasktrack.db import migrate
+from tasktrack.settings import Settings
+
+security.SCRYPT_N = 2**10  # the limits are under test here, not the hash's cost
+url, redis_url = sys.argv[1], sys.argv[2]
+migrate(url)
+app = create_app(Settings(database_url=url, secret_key="s" * 40, redis_url=redis_url, login_limit=3,
+                          trusted_proxies=("10.0.0.0/8",)), clock=lambda: 1_800_000_000.0)
+def at(address):
+    return TestClient(app, client=(address, 50000))
+def login(client, email, password, forwarded=None):
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    return client.post("/tokens", json={"email": email, "password": password}, headers=headers).status_code
+bob = at("198.51.100.1")
+bob.post("/users", json={"email": "bob@example.org", "password": "right password"})
+print("right", [login(bob, "bob@example.org", "right password") for _ in range(5)])
+print("account", [login(at(f"198.51.100.{i}"), "bob@example.org", "guess") for i in range(10, 14)])
+print("address", [login(at("198.51.100.50"), f"u{i}@example.org", "guess") for i in range(4)])
+proxy = at("10.0.0.7")
+print("proxied", [login(proxy, f"p{i}@example.org", "guess", f"203.0.113.{i}") for i in range(4)])
+print("forged", [login(proxy, f"q{i}@example.org", "guess", f"6.6.6.{i}, 203.0.113.99") for i in range(4)])
+"""
+
+
+@pytest.mark.service
+def test_only_failed_logins_count_per_account_and_per_client_address(project, tmp_path):
+    """Bob's right logins never count; guesses count per account and per address; X-Forwarded-For via a proxy."""
+    script = tmp_path / "limits.py"
+    script.write_text(LOGIN_LIMITS)
+    result = subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'limits.db'}", _redis_url(6)],
+                            cwd=project, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(project)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
+    assert lines["right"] == "[200, 200, 200, 200, 200]"  # not cut off after 2 (the old per-IP count of every login)
+    assert lines["account"] == "[401, 401, 401, 429]"  # four addresses, one account
+    assert lines["address"] == "[401, 401, 401, 429]"  # one address, four accounts
+    assert lines["proxied"] == "[401, 401, 401, 401]"  # four clients behind one proxy: not one global limit
+    assert lines["forged"] == "[401, 401, 401, 429]"  # a forged left-most hop does not make a new client
+
+
+def test_project_tests_run_on_postgresql_not_sqlite(project):
+    suite = (project / "tests" / "test_api.py").read_text()
+    assert "sqlite:" not in suite and "TASKTRACK_TEST_DATABASE_URL" in suite
+    assert 'engine.dialect.name == "postgresql"' in suite
+    cells = nbformat.read(LESSON, as_version=4).cells
+    run = next(c.source for c in cells if c.cell_type == "code" and "milestone 5: the project's tests" in c.source)
+    assert "TASKTRACK_TEST_DATABASE_URL=" in run and "services.schema_url(" in run
+
+
+# --- exercise 05 (markit): the hidden tests judge plausible wrong answers and other correct ones ----------
+#
+# Plausible answers a learner writes from the release text, by part; each wrong one must fail its part's test
+# cell, each other correct one must pass it. (The reference answer is varied by a replacement, so a variant
+# differs from it in exactly the mistake named.)
+# - A clean_bookmark: scheme checked with startswith("http://"), so HTTPS:// in capitals is refused.
+# - B users table: address stored as typed (not lowercased), so "Ada@" and "ada@" are two accounts.
+# - C bookmarks: one query per bookmark for its tags (N+1); an inner join (untagged bookmarks vanish);
+#   right: one LEFT JOIN query grouped in Python.
+# - D passwords: scrypt at the old n=2**14; PBKDF2 at 100,000 iterations; PBKDF2-HMAC-SHA256 at OWASP's
+#   superseded 310,000; scrypt without maxmem at n=2**17 (fails to run); `==` instead of compare_digest;
+#   right: PBKDF2-HMAC-SHA256 at 600,000 iterations (positional arguments, `from hashlib import`).
+# - E tokens: valid at the expiry second itself (`now > exp`).
+# - F cache: the decoded list tested for truth (a cached empty list counts as a miss).
+# - G rate limit: no EXPIRE; an EXPIRE of 1 s; right: EXPIRE until the window's end, rounded up.
+# - H settings: 0 accepted as a whole number > 0.
+# - K retries: a 500 retried like a 503.
+# - L circuit breaker: a success does not reset the count of failures in a row.
+
+STEM_05 = "05-build-projects"
+ANSWERS_05 = ["setup", "clean_bookmark", "users_table", "bookmarks_table", "passwords", "tokens", "cache",
+              "rate_limit", "settings", "http_api", "api_test_helpers", "retries", "circuit_breaker"]
+
+
+def _reference(grade_id: str) -> str:
+    from factories import graded_cells, without_solution_markers
+
+    return without_solution_markers(graded_cells(STEM_05)[grade_id])
+
+
+def _varied(grade_id: str, old: str, new: str) -> str:
+    source = _reference(grade_id)
+    assert source.count(old) == 1, (grade_id, old)
+    return source.replace(old, new)
+
+
+LIST_N_PLUS_ONE = '''
+def list_bookmarks(engine, owner_id, tag=None):
+    query = sa.select(bookmarks.c.id).where(bookmarks.c.owner_id == owner_id).order_by(bookmarks.c.id)
+    if tag is not None:
+        query = query.where(bookmarks.c.id.in_(sa.select(tags.c.bookmark_id).where(tags.c.name == tag.lower())))
+    with engine.connect() as connection:
+        ids = connection.execute(query).scalars().all()
+    return [get_bookmark(engine, owner_id, bookmark_id) for bookmark_id in ids]
+'''
+LIST_LEFT_JOIN = '''
+def list_bookmarks(engine, owner_id, tag=None):
+    query = (sa.select(bookmarks, tags.c.name).outerjoin(tags, tags.c.bookmark_id == bookmarks.c.id)
+             .where(bookmarks.c.owner_id == owner_id).order_by(bookmarks.c.id, tags.c.name))
+    found = {}
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            entry = found.setdefault(row.id, {"id": row.id, "url": row.url, "title": row.title, "tags": []})
+            if row.name is not None:
+                entry["tags"].append(row.name)
+    listed = list(found.values())
+    return [b for b in listed if tag.strip().lower() in b["tags"]] if tag is not None else listed
+'''
+LIST_INNER_JOIN = LIST_LEFT_JOIN.replace(".outerjoin(", ".join(")  # untagged bookmarks vanish
+PBKDF2 = '''
+from hashlib import pbkdf2_hmac
+
+
+def hash_password(password):
+    salt = secrets.token_bytes(16)
+    return "pbkdf2${iterations}$" + salt.hex() + "$" + pbkdf2_hmac("{name}", password.encode(), salt, {iterations}).hex()
+
+
+def verify_password(password, stored):
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        candidate = pbkdf2_hmac("{name}", password.encode(), bytes.fromhex(salt), int(iterations))
+        return scheme == "pbkdf2" and {compare}(candidate, bytes.fromhex(digest))
+    except (ValueError, AttributeError):
+        return False
+'''
+
+
+def _pbkdf2(iterations: int, name: str = "sha256", compare: str = "hmac.compare_digest") -> str:
+    return PBKDF2.replace("{iterations}", str(iterations)).replace("{name}", name).replace("{compare}", compare)
+
+
+EXERCISE_05_VARIANTS = [
+    ("clean_bookmark_tests", "clean_bookmark", "scheme-case-sensitive",
+     lambda: _varied("clean_bookmark", 'parts.scheme.lower() not in {"http", "https"}',
+                     'not url.startswith(("http://", "https://"))'), False),
+    ("users_table_tests", "users_table", "address-not-lowercased",
+     lambda: _varied("users_table", "email=email.strip().lower()", "email=email.strip()"), False),
+    ("bookmarks_table_tests", "bookmarks_table", "list-n-plus-one",
+     lambda: _reference("bookmarks_table") + LIST_N_PLUS_ONE, False),
+    ("bookmarks_table_tests", "bookmarks_table", "list-inner-join",
+     lambda: _reference("bookmarks_table") + LIST_INNER_JOIN, False),
+    ("bookmarks_table_tests", "bookmarks_table", "list-left-join-one-query",
+     lambda: _reference("bookmarks_table") + LIST_LEFT_JOIN, True),
+    ("passwords_tests", "passwords", "scrypt-old-n-2-14",
+     lambda: _reference("passwords").replace("2**17", "2**14"), False),
+    ("passwords_tests", "passwords", "scrypt-2-17-without-maxmem",
+     lambda: _reference("passwords").replace(", maxmem=128 * r * (n + p + 2))", ")"), False),
+    ("passwords_tests", "passwords", "pbkdf2-100k", lambda: _pbkdf2(100_000), False),
+    ("passwords_tests", "passwords", "pbkdf2-superseded-310k", lambda: _pbkdf2(310_000), False),
+    ("passwords_tests", "passwords", "pbkdf2-sha1-600k", lambda: _pbkdf2(600_000, "sha1"), False),
+    ("passwords_tests", "passwords", "pbkdf2-600k-compared-with-eq",
+     lambda: _pbkdf2(600_000, compare="(lambda a, b: a == b)"), False),
+    ("passwords_tests", "passwords", "pbkdf2-sha256-600k", lambda: _pbkdf2(600_000), True),
+    ("tokens_tests", "tokens", "valid-at-the-expiry-second",
+     lambda: _varied("tokens", "if now >= expires:", "if now > expires:"), False),
+    ("cache_tests", "cache", "empty-list-is-a-miss",
+     lambda: _varied("cache", "if cached is not None:", "if cached is not None and json.loads(cached):"), False),
+    ("rate_limit_tests", "rate_limit", "never-expires",
+     lambda: _varied("rate_limit", "    pipe.expire(counter, window * 2)\n", ""), False),
+    ("rate_limit_tests", "rate_limit", "expires-after-one-second",
+     lambda: _varied("rate_limit", "pipe.expire(counter, window * 2)", "pipe.expire(counter, 1)"), False),
+    ("rate_limit_tests", "rate_limit", "expires-at-the-window-end",
+     lambda: _varied("rate_limit", "pipe.expire(counter, window * 2)",
+                     "pipe.expire(counter, math.ceil(window - now % window))").replace(
+                         "def allow(", "import math\n\n\ndef allow(", 1), True),
+    ("settings_tests", "settings", "zero-accepted",
+     lambda: _varied("settings", "if not raw.isdigit() or int(raw) <= 0:", "if not raw.isdigit():"), False),
+    ("retries_tests", "retries", "500-retried",
+     lambda: _varied("retries", "not in {502, 503, 504}", "not in {500, 502, 503, 504}"), False),
+    ("circuit_breaker_tests", "circuit_breaker", "success-keeps-the-count",
+     lambda: _varied("circuit_breaker", "self.count, self.opened_at = 0, None", "self.opened_at = None"), False),
+]
+
+
+@pytest.fixture(scope="module")
+def exercise_05():
+    """Run the setup cell, the answers and one test cell in a fresh IPython namespace; True if it passed."""
+    from factories import part_runner
+
+    with part_runner(STEM_05, ANSWERS_05) as run:
+        yield run
+
+
+@pytest.mark.slow
+@pytest.mark.service
+@pytest.mark.parametrize("test_id, answer_id, name, answer, passes", EXERCISE_05_VARIANTS,
+                         ids=[v[2] for v in EXERCISE_05_VARIANTS])
+def test_exercise_05_hidden_tests_judge_other_answers(exercise_05, test_id, answer_id, name, answer, passes):
+    assert exercise_05(test_id, **{answer_id: answer()}) is passes, name
+
+
+def test_exercise_05_grades_passwords_against_the_cited_figures():
+    """Part D states and grades OWASP's figures, the ones course/data/password_storage.yaml cites."""
+    from factories import graded_cells
+
+    guidance = capstone.password_guidance()
+    nb = nbformat.read(paths.solution_path(STEM_05), as_version=4)
+    instructions = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                        == "passwords_instructions")
+    tests = graded_cells(STEM_05)["passwords_tests"]
+    assert guidance["scrypt"]["n"] == 2**17 and "`n` at least `2**17`, `r` at least 8" in instructions
+    assert guidance["pbkdf2_hmac_sha256"]["iterations"] == 600_000 and "600,000 iterations" in instructions
+    assert guidance["url"] in instructions and str(guidance["retrieved"]) in instructions
+    assert "n >= 2**17 and r >= 8" in tests and "iterations >= 600_000" in tests and "maxmem=" in instructions
+    bookmarks = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                     == "bookmarks_table_instructions")
+    assert "at most 3 SQL statements" in bookmarks and "len(sent) <= 3" in graded_cells(STEM_05)["bookmarks_table_tests"]
+
+
+def test_rate_limit_expiry_rule_is_the_same_in_exercises_04_and_05():
+    """04 Part J and 05 Part G state one rule for a counter's expiry, and their hidden tests grade that rule."""
+    rule = "**at least the time left in its window** (a whole `window` is simplest) **and at most two windows**"
+    sources = {stem: nbformat.read(paths.solution_path(stem), as_version=4).cells for stem in ("04-databases", STEM_05)}
+    for stem, cells in sources.items():
+        text = "\n".join(c.source for c in cells)
+        assert rule in " ".join(text.split()), stem
+        assert "left - 5 <= ttls[0] <= 120" in text, stem
+
+
+@pytest.mark.slow
+@pytest.mark.service
+@pytest.mark.parametrize("test_id", ["passwords_tests", "http_accounts_tests", "http_bookmarks_tests"])
+def test_exercise_05_reference_passes_the_hashing_parts(exercise_05, test_id):
+    """Parts D, I and J hash inside low_cost_kdf() (a 30 s cell limit and OWASP-strength hashing)."""
+    source = nbformat.read(paths.solution_path(STEM_05), as_version=4)
+    test_cell = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test_id)
+    assert test_cell.splitlines()[1].startswith("with low_cost_kdf():")
+    assert exercise_05(test_id)
+
+
+def test_low_cost_kdf_keeps_openssl_memory_rule_and_restores_hashlib():
+    import hashlib
+
+    namespace: dict = {}
+    exec(_reference("setup"), namespace)  # noqa: S102 - the exercise's own setup cell
+    real, salt = hashlib.scrypt, b"s" * 16
+    try:
+        with namespace["low_cost_kdf"]():
+            assert hashlib.scrypt is not real
+            with pytest.raises(ValueError, match="memory limit exceeded"):  # n=2**15 without maxmem, as OpenSSL
+                hashlib.scrypt(b"x", salt=salt, n=2**15, r=8, p=1)
+            cheap = hashlib.scrypt(b"x", salt=salt, n=2**17, r=8, p=1, maxmem=128 * 8 * (2**17 + 3), dklen=32)
+            pbkdf2 = hashlib.pbkdf2_hmac("sha256", b"x", salt, 600_000)
+        assert hashlib.scrypt is real and pbkdf2 == hashlib.pbkdf2_hmac("sha256", b"x", salt, 1000)
+        assert cheap == real(b"x", salt=salt, n=2**10, r=8, p=1, dklen=32)
+    finally:
+        shutil.rmtree(namespace["WORK"], ignore_errors=True)
