@@ -45,6 +45,74 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"{item.nodeid}: a real-component test skipped in CI ({report.longrepr})"
 
 
+# How the suite shares two xdist workers (pyproject: ``-n 2 --no-loadscope-reorder``, and the scheduler below).
+#
+# A module whose tests share a costly module-scoped fixture (a class folder, an executed lesson, a kernel that
+# ran every variant, the class Python, a running service) runs on one worker: under xdist's default ``load``
+# its tests alternate between the workers and each of them built that fixture again. (pytest-xdist's own
+# ``--dist loadgroup`` does this with marks, but it renames node ids, which pytest 9 no longer allows, and then
+# schedules like ``load``.)
+SHARED_MODULE_FIXTURES = {
+    "tests/classroom/test_core.py",            # released: a class folder with step 01 released
+    "tests/classroom/test_hub.py",             # class_python: the class Python, built in /tmp
+    "tests/grading/test_preprocessors.py",     # guarded_course: an nbgrader source and release
+    "tests/steps/test_step02_web_concepts.py",         # base, demo: the setup cell's and the demo's servers
+    "tests/steps/test_step03_backend_frameworks.py",   # solution_app, executed_lesson: a kernel run of the lesson
+    "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
+    "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
+    "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
+}
+# The files that take longest, longest first (from `pytest --durations`): their tests are handed out first, so
+# the last minutes are short tests that fill both workers, not one long file on one worker while the other
+# idles. Files not listed follow in pytest's own order.
+LONGEST_FIRST = [
+    "tests/classroom/test_hub.py",
+    "tests/classroom/test_core.py",
+    "tests/test_exercises.py",
+    "tests/test_notebooks.py",
+    "tests/steps/step04_databases/test_exercise.py",
+    "tests/steps/test_step05_build_projects.py",
+    "tests/grading/test_sandbox.py",
+    "tests/grading/test_preprocessors.py",
+    "tests/grading/test_grader.py",
+    "tests/test_cli.py",
+    "tests/steps/step04_databases/test_relational.py",
+    "tests/steps/test_step03_backend_frameworks.py",
+    "tests/platform/test_jupyter.py",
+    "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",
+    "tests/steps/test_step02_web_concepts.py",
+]
+
+
+def _repo_path(item: pytest.Item) -> str:
+    try:
+        return item.path.resolve().relative_to(REPO).as_posix()
+    except ValueError:  # a test outside this repository (test_ci_rule runs a copy of this file elsewhere)
+        return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    # A stable sort: each file's tests keep pytest's order and stay together (module fixtures are made once).
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_repo_path(item), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """Under the default ``--dist load``: each module of SHARED_MODULE_FIXTURES is one unit of work, every other
+    test a unit of its own, handed out in collection order (LONGEST_FIRST) as a worker runs low."""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for on the command line: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in SHARED_MODULE_FIXTURES else nodeid
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def fixture_course_template(tmp_path_factory) -> Path:
     """A small course root (nbgrader config, one exercise source and its release), built once."""
