@@ -138,7 +138,21 @@ def gradebook_cache(tmp_path_factory) -> Path:
 _before: set[tuple[int, float]] = set()  # the database servers already running when the session began
 
 
+def _ask_alembic_once() -> None:
+    """nbgrader asks a new ``alembic heads`` subprocess (a Python that imports alembic and SQLAlchemy: seconds)
+    for its gradebook schema's version every time it creates a gradebook; the suite creates one per generated
+    assignment, prepared grading and class folder (63 subprocesses in a run). The answer depends only on the
+    installed nbgrader, so each test process asks nbgrader's own function once and keeps its answer."""
+    import functools
+
+    from nbgrader import api
+
+    if not isinstance(api.get_alembic_version, functools._lru_cache_wrapper):
+        api.get_alembic_version = functools.cache(api.get_alembic_version)
+
+
 def pytest_configure(config):
+    _ask_alembic_once()  # in each xdist worker too (each runs pytest_configure)
     # Set before xdist starts its workers, so they and everything they start carry the same tag. A fresh tag
     # every session: a pytest run inside a test must never count (or stop) the servers of the run around it.
     if not hasattr(config, "workerinput"):
