@@ -55,32 +55,36 @@ def pytest_runtest_makereport(item, call):
 SHARED_MODULE_FIXTURES = {
     "tests/classroom/test_core.py",            # released: a class folder with step 01 released
     "tests/classroom/test_hub.py",             # class_python: the class Python, built in /tmp
-    "tests/grading/test_preprocessors.py",     # guarded_course: an nbgrader source and release
-    "tests/steps/test_step02_web_concepts.py",         # base, demo: the setup cell's and the demo's servers
-    "tests/steps/test_step03_backend_frameworks.py",   # solution_app, executed_lesson: a kernel run of the lesson
+    "tests/steps/test_step03_backend_frameworks.py",   # executed_lesson: a kernel run of the lesson
     "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
 }
-# The files that take longest, longest first (from `pytest --durations`): their tests are handed out first, so
-# the last minutes are short tests that fill both workers, not one long file on one worker while the other
-# idles. Files not listed follow in pytest's own order.
+# The longest units of work first (from `pytest --durations=80` on 2026-12-02: the hub tests about 1,400 s
+# together under load, step 05's 660, the classroom's 600, the release check 470, step 04's exercise 370, ...):
+# handed out first, so that the last minutes are short tests filling both workers, not one long file on one
+# worker while the other idles. Files not listed follow in pytest's own order.
 LONGEST_FIRST = [
     "tests/classroom/test_hub.py",
-    "tests/classroom/test_core.py",
-    "tests/test_exercises.py",
-    "tests/test_notebooks.py",
-    "tests/steps/step04_databases/test_exercise.py",
     "tests/steps/test_step05_build_projects.py",
+    "tests/classroom/test_core.py",
+    "tests/platform/test_build.py",
+    "tests/steps/step04_databases/test_exercise.py",
+    "tests/components/test_services.py",
     "tests/grading/test_sandbox.py",
+    "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",
+    "tests/steps/test_step02_web_concepts.py",
+    "tests/test_ci_rule.py",
+    "tests/platform/test_jupyter.py",
+    "tests/steps/step04_databases/test_relational.py",
+    "tests/test_exercises.py",
     "tests/grading/test_preprocessors.py",
     "tests/grading/test_grader.py",
     "tests/test_cli.py",
-    "tests/steps/step04_databases/test_relational.py",
+    "tests/test_notebooks.py",
     "tests/steps/test_step03_backend_frameworks.py",
-    "tests/platform/test_jupyter.py",
-    "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",
-    "tests/steps/test_step02_web_concepts.py",
+    "tests/steps/test_step06_open_source.py",
+    "tests/steps/test_step07_formal_education.py",
 ]
 
 
