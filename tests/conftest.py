@@ -45,6 +45,78 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"{item.nodeid}: a real-component test skipped in CI ({report.longrepr})"
 
 
+# How the suite shares two xdist workers (pyproject: ``-n 2 --no-loadscope-reorder``, and the scheduler below).
+#
+# A module whose tests share a costly module-scoped fixture (a class folder, an executed lesson, a kernel that
+# ran every variant, the class Python, a running service) runs on one worker: under xdist's default ``load``
+# its tests alternate between the workers and each of them built that fixture again. (pytest-xdist's own
+# ``--dist loadgroup`` does this with marks, but it renames node ids, which pytest 9 no longer allows, and then
+# schedules like ``load``.)
+SHARED_MODULE_FIXTURES = {
+    "tests/classroom/test_core.py",            # released: a class folder with step 01 released
+    "tests/classroom/test_hub.py",             # class_python: the class Python, built in /tmp
+    "tests/steps/test_step03_backend_frameworks.py",   # executed_lesson: a kernel run of the lesson
+    "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
+    "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
+    "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
+}
+# The longest units of work first (from `pytest --durations=80` on 2026-12-02: the hub tests about 1,400 s
+# together under load, step 05's 660, the classroom's 600, the release check 470, step 04's exercise 370, ...):
+# handed out first, so that the last minutes are short tests filling both workers, not one long file on one
+# worker while the other idles. Files not listed follow in pytest's own order.
+LONGEST_FIRST = [
+    "tests/classroom/test_hub.py",
+    "tests/steps/test_step05_build_projects.py",
+    "tests/classroom/test_core.py",
+    "tests/platform/test_build.py",
+    "tests/steps/step04_databases/test_exercise.py",
+    "tests/components/test_services.py",
+    "tests/grading/test_sandbox.py",
+    "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",
+    "tests/steps/test_step02_web_concepts.py",
+    "tests/test_ci_rule.py",
+    "tests/platform/test_jupyter.py",
+    "tests/steps/step04_databases/test_relational.py",
+    "tests/test_exercises.py",
+    "tests/grading/test_preprocessors.py",
+    "tests/grading/test_grader.py",
+    "tests/test_cli.py",
+    "tests/test_notebooks.py",
+    "tests/steps/test_step03_backend_frameworks.py",
+    "tests/steps/test_step06_open_source.py",
+    "tests/steps/test_step07_formal_education.py",
+]
+
+
+def _repo_path(item: pytest.Item) -> str:
+    try:
+        return item.path.resolve().relative_to(REPO).as_posix()
+    except ValueError:  # a test outside this repository (test_ci_rule runs a copy of this file elsewhere)
+        return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    # A stable sort: each file's tests keep pytest's order and stay together (module fixtures are made once).
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_repo_path(item), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """Under the default ``--dist load``: each module of SHARED_MODULE_FIXTURES is one unit of work, every other
+    test a unit of its own, handed out in collection order (LONGEST_FIRST) as a worker runs low."""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for on the command line: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in SHARED_MODULE_FIXTURES else nodeid
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def fixture_course_template(tmp_path_factory) -> Path:
     """A small course root (nbgrader config, one exercise source and its release), built once."""
@@ -70,7 +142,21 @@ def gradebook_cache(tmp_path_factory) -> Path:
 _before: set[tuple[int, float]] = set()  # the database servers already running when the session began
 
 
+def _ask_alembic_once() -> None:
+    """nbgrader asks a new ``alembic heads`` subprocess (a Python that imports alembic and SQLAlchemy: seconds)
+    for its gradebook schema's version every time it creates a gradebook; the suite creates one per generated
+    assignment, prepared grading and class folder (63 subprocesses in a run). The answer depends only on the
+    installed nbgrader, so each test process asks nbgrader's own function once and keeps its answer."""
+    import functools
+
+    from nbgrader import api
+
+    if not isinstance(api.get_alembic_version, functools._lru_cache_wrapper):
+        api.get_alembic_version = functools.cache(api.get_alembic_version)
+
+
 def pytest_configure(config):
+    _ask_alembic_once()  # in each xdist worker too (each runs pytest_configure)
     # Set before xdist starts its workers, so they and everything they start carry the same tag. A fresh tag
     # every session: a pytest run inside a test must never count (or stop) the servers of the run around it.
     if not hasattr(config, "workerinput"):

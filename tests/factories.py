@@ -77,6 +77,21 @@ def make_course(root: Path, stem: str = FIXTURE, source: nbformat.NotebookNode |
     return root / "exercises" / stem / f"{stem}.ipynb"
 
 
+def learner_lesson(stem: str, folder: Path, monkeypatch) -> Path:
+    """Lesson ``stem`` as a learner runs it: a workspace synced into ``folder``, ``COURSE_WORKSPACE`` naming it
+    (``course start`` sets it for JupyterLab's kernels) and matplotlib headless, through ``monkeypatch`` (a
+    ``pytest.MonkeyPatch``). Returns the workspace copy of the lesson: run it with its own folder as the kernel's
+    working directory, as JupyterLab does. tests/test_notebooks.py runs every ready lesson this way, except those
+    whose step tests run them so (with more checks), so that no lesson runs twice."""
+    from course.platform import workspace
+
+    ws = Path(folder) / "workspace"
+    workspace.sync(ws)
+    monkeypatch.setenv("COURSE_WORKSPACE", str(ws))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return workspace.lesson_copy(ws, stem)
+
+
 def answer_with(notebook: Path, grade_id: str, source: str) -> None:
     """Replace the answer cell ``grade_id`` of a notebook (as a learner would)."""
     nb = nbformat.read(notebook, as_version=4)

@@ -628,11 +628,13 @@ def test_helpers_show_parse_and_call_wsgi(capsys):
 # ----------------------------------------------------------------------- the lesson leaves nothing behind
 @pytest.mark.slow
 @pytest.mark.service
-def test_the_lesson_leaves_no_thread_process_or_port_behind(tmp_path):
+def test_the_lesson_leaves_no_thread_process_or_port_behind(tmp_path, monkeypatch):
+    from factories import learner_lesson
     from nbclient import NotebookClient
 
-    nb = nbformat.read(paths.lesson_path(STEM), as_version=4)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    lesson = learner_lesson(STEM, tmp_path, monkeypatch)  # as a learner runs it (tests/test_notebooks.py)
+    nb = nbformat.read(lesson, as_version=4)
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(lesson.parent)}})
     with client.setup_kernel():
         kernel = psutil.Process(client.km.provisioner.pid)
 

@@ -654,11 +654,15 @@ def _port_open(port: int) -> bool:
 @pytest.fixture(scope="module")
 def executed_lesson(tmp_path_factory):
     """The lesson run once in a kernel, with a last cell reporting its ports and what is left running."""
-    nb = nbformat.read(paths.lesson_path(STEM), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import json\nprint(json.dumps({'ports': used_ports, 'left': leftovers(used_ports)}))"))
-    path = tmp_path_factory.mktemp("lesson03")
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path)}}).execute()
+    from factories import learner_lesson
+
+    with pytest.MonkeyPatch.context() as patch:  # as a learner runs it (tests/test_notebooks.py)
+        lesson = learner_lesson(STEM, tmp_path_factory.mktemp("lesson03"), patch)
+        nb = nbformat.read(lesson, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "import json\nprint(json.dumps({'ports': used_ports, 'left': leftovers(used_ports)}))"))
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(lesson.parent)}}).execute()
     return nb
 
 

@@ -377,17 +377,20 @@ print("NOTHING LEFT RUNNING")
 
 @pytest.mark.slow
 @pytest.mark.service
-def test_lesson_stops_every_process_it_starts(tmp_path):
+def test_lesson_stops_every_process_it_starts(tmp_path, monkeypatch):
     """Run the lesson with a watch cell before its last cell and a check after it."""
+    from factories import learner_lesson
     from nbclient import NotebookClient
 
-    nb = nbformat.read(LESSON, as_version=4)
+    lesson = learner_lesson(capstone.LESSON_STEM, tmp_path, monkeypatch)  # as a learner runs it (test_notebooks)
+    nb = nbformat.read(lesson, as_version=4)
     nb.cells.insert(len(nb.cells) - 1, nbformat.v4.new_code_cell(WATCH))
     nb.cells.append(nbformat.v4.new_code_cell(VERIFY))
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(lesson.parent)}}).execute()
     outputs = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "NOTHING LEFT RUNNING" in outputs
-    assert (tmp_path / "tasktrack-project" / "README.md").exists()  # the learner keeps the project
+    assert (lesson.parent / "tasktrack-project" / "README.md").exists()  # the learner keeps the project
 
 
 # --- start_service: the server that answers is the one started, and its wait scales ---------------

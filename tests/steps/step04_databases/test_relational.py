@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from nbclient import NotebookClient
 
-from course.platform import paths
 from course.steps.step04_databases import documents
 from course.steps.step04_databases import relational as databases
 
@@ -388,12 +387,16 @@ def _check_the_lessons_claims(cells):
 def test_lesson_shows_what_it_claims_then_its_last_cell_stops_its_servers_and_removes_their_data():
     # A short temporary folder of its own: the kernel's databases live there (a Unix socket path must stay
     # under about 100 characters), so anything the lesson leaves behind is easy to see.
+    from factories import learner_lesson
+
     scratch = tempfile.mkdtemp(prefix="c04-", dir="/tmp")
-    nb = nbformat.read(paths.lesson_path(STEM), as_version=4)
-    last = max(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-    client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": scratch}})
     try:
         with pytest.MonkeyPatch.context() as patch:
+            lesson = learner_lesson(STEM, Path(scratch), patch)  # as a learner runs it (tests/test_notebooks.py)
+            nb = nbformat.read(lesson, as_version=4)
+            last = max(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+            client = NotebookClient(nb, timeout=180, kernel_name="python3",
+                                    resources={"metadata": {"path": str(lesson.parent)}})
             for name in ("TMPDIR", "TEMP", "TMP"):
                 patch.setenv(name, scratch)
             for name in ("DATABASE_URL", "REDIS_URL", "MONGODB_URL"):
