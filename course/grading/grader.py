@@ -205,6 +205,24 @@ def _source_digest(stem: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _need_hidden_tests(stem: str) -> None:
+    """:class:`GradingError` saying what is missing when this copy of the course has no hidden tests for ``stem``
+    (a class's Python holds the release only: its students' work is graded at the instructor's autograde)."""
+    source = paths.solutions_dir() / stem / f"{stem}.ipynb"
+    if source.is_file():
+        return
+    if os.environ.get("COURSE_CLASS_PYTHON"):
+        raise GradingError(
+            f"this class's copy of the course has no hidden tests ({source} is not here), so 'course grade' "
+            f"cannot grade {stem}: your instructor grades it with the hidden tests when they autograde your "
+            "submission (submit it with 'nbgrader submit' or the Assignments tab); the check cells in the "
+            "notebook still give instant feedback when you run them")
+    raise GradingError(
+        f"the hidden tests of {stem} are missing ({source} not found), so it cannot be graded: install the "
+        "course from its full checkout ('pip install -e .' there) or set BACKEND_COURSE_ROOT to a folder "
+        "holding solutions/; the check cells in the notebook still give instant feedback when you run them")
+
+
 def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
     """A gradebook holding the assignment ``stem``, generated once per version of its source."""
     target = cache_dir / f"{stem}-{_source_digest(stem)}.db"
@@ -304,6 +322,7 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         # nbclient reads 0 or less as "no limit": an answer that never ends would hang grading for ever
         raise GradingError(f"a timeout of {timeout} s would let a cell run for ever; give 1 s or more")
     notebook = Path(notebook)
+    _need_hidden_tests(stem)
     text = check_json(notebook)                                                 # 1
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
     remove_stale_scratch()

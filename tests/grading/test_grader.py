@@ -206,3 +206,32 @@ def test_the_notebook_runs_in_nbgraders_autograded_folder(fixture_course, gradeb
         "    assert os.getcwd().endswith(os.path.join('autograded', 'learner', '99-fixture')), os.getcwd()\n"
         "    return a + b"))
     assert _grade(fixture_course, gradebook_cache).parts[0].passed
+
+
+@pytest.mark.parametrize("class_python", [True, False])
+def test_grading_without_hidden_tests_is_one_true_message_and_exit_1(tmp_path, monkeypatch, class_python):
+    """A class's Python has the release but no solutions/ (course classroom hub-python): `course grade` says
+    what is missing and what to do instead of failing with a FileNotFoundError, and exits 1."""
+    from click.testing import CliRunner
+
+    from course import cli
+    from course.platform import paths, workspace
+
+    workspace.sync(tmp_path / "ws")
+    release_only = tmp_path / "course"
+    release_only.mkdir()
+    for name in ("exercises", "notebooks"):
+        (release_only / name).symlink_to(paths.course_root() / name, target_is_directory=True)
+    monkeypatch.setenv("BACKEND_COURSE_ROOT", str(release_only))
+    if class_python:
+        monkeypatch.setenv("COURSE_CLASS_PYTHON", "/opt/class/bin/python")
+    else:
+        monkeypatch.delenv("COURSE_CLASS_PYTHON", raising=False)
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output, result.output
+    missing = release_only / "solutions" / "01-programming-basics" / "01-programming-basics.ipynb"
+    assert result.output.startswith("course: ") and f"({missing} " in result.output
+    assert "instant feedback" in result.output
+    assert ("when they autograde your submission" in result.output) is class_python
+    assert ("BACKEND_COURSE_ROOT" in result.output) is not class_python
