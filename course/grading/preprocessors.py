@@ -105,12 +105,18 @@ class SafeExecute(Execute):
         trusted = self._source_cells(resources)
         self._findings.extend(tamper.static_findings(nb, trusted))
         self._trusted_ids = {k for k, v in trusted.items()}
-        with self.setup_kernel():
-            info = self.wait_for_reply(self.kc.kernel_info())
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
-            self._begin(chdir=moved)
-            self._run_cells(resources)
-            self._collect("report")
+        try:
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+                self._begin(chdir=moved)
+                self._run_cells(resources)
+                self._collect("report")
+        finally:
+            # nbclient stops its client only for a kernel it started itself; a prestarted kernel's client kept
+            # its channels running, and when it was garbage-collected jupyter_client logged "Could not destroy
+            # zmq context". Closed here, whoever started the kernel (the grader stops the kernel after).
+            self._close_client()
         self.set_widgets_metadata()
         resources[REVIEW_RESOURCE] = list(dict.fromkeys(self._findings))
         return self.nb, self.resources
@@ -243,9 +249,7 @@ class SafeExecute(Execute):
             return False
         try:
             run_sync(ensure_async)(self.km.restart_kernel(now=True))
-            if self.kc is not None:
-                self.kc.stop_channels()
-            self.kc = None
+            self._close_client()
             self.start_new_kernel_client()
             self._begin(chdir=bool(self._path))
             for index, cell in enumerate(self.nb.cells[:upto]):
@@ -258,6 +262,15 @@ class SafeExecute(Execute):
         except (CellTimeoutError, DeadKernelError, RuntimeError, OSError):
             return False
         return True
+
+    def _close_client(self) -> None:
+        """Stop the kernel client's channels and destroy the ZeroMQ context it made (the kernel is the manager's)."""
+        client, self.kc = self.kc, None
+        if client is None:
+            return
+        client.stop_channels()
+        if client._created_context and not client.context.closed:
+            client.context.destroy(linger=100)
 
     # -- helpers ------------------------------------------------------------------------------------------
 

@@ -136,6 +136,29 @@ def test_a_kernel_killed_by_a_signal_fails_that_part_only(learner, tmp_path):
     assert result.parts[1].passed and result.score == 2
 
 
+def test_grading_closes_every_kernel_client_it_opened(learner, tmp_path, monkeypatch):
+    """A kernel client dropped with its channels running made jupyter_client log "Could not destroy zmq
+    context" when it was garbage-collected (the prestarted kernel's client, and the one before a restart)."""
+    import gc
+
+    from jupyter_client.client import KernelClient
+
+    dropped_open = []
+    original = KernelClient.__del__
+
+    def watched(client):
+        if client.channels_running:
+            dropped_open.append(repr(client))
+        original(client)
+
+    monkeypatch.setattr(KernelClient, "__del__", watched)
+    answer_with(learner, "add", "import os\n\ndef add(a, b):\n    os.kill(os.getpid(), 9)")  # one restart
+    assert _grade(learner, tmp_path, timeout=5).score == 2
+    gc.collect()
+    still_open = [repr(o) for o in gc.get_objects() if isinstance(o, KernelClient) and o.channels_running]
+    assert dropped_open + still_open == []
+
+
 # -- the same through the classroom: summary, gradebook, export -------------------------------------------
 
 def test_classroom_autograde_flags_forgeries_in_summary_gradebook_and_export(guarded_course, monkeypatch, tmp_path):
