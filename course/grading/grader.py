@@ -80,10 +80,36 @@ def prepare_grading_process() -> None:
     - jsonschema does not import ``rfc3987_syntax``: when installed, that optional package builds a full
       grammar parser at import (over a second) only to check the "iri" string format, which notebook schemas
       never use; jsonschema then checks "iri" as it does when the package is absent.
+    - nbgrader's package imports its four Jupyter server extensions (their tornado handlers pull in
+      jupyter_server, nbgrader.apps and the exchange), a large share of what grading spends importing, for
+      nothing grading uses: a placeholder stands in for each, which imports the real one if it is ever loaded.
     """
     os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
+    if "nbgrader" not in sys.modules:
+        for name in SERVER_EXTENSIONS:
+            sys.modules.setdefault(f"nbgrader.server_extensions.{name}", _placeholder_extension(name))
+
+
+SERVER_EXTENSIONS = ("assignment_list", "course_list", "validate_assignment", "formgrader")
+
+
+def _placeholder_extension(name: str):
+    """A module standing in for ``nbgrader.server_extensions.<name>`` until a Jupyter server loads it."""
+    import importlib
+    import types
+
+    full = f"nbgrader.server_extensions.{name}"
+    module = types.ModuleType(full, "placeholder of the course's grading process (course.grading.grader)")
+
+    def load_jupyter_server_extension(app):
+        if sys.modules.get(full) is module:
+            del sys.modules[full]
+        return importlib.import_module(full).load_jupyter_server_extension(app)
+
+    module.load_jupyter_server_extension = load_jupyter_server_extension
+    return module
 
 
 def check_json(path: Path) -> str:
