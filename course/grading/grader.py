@@ -83,33 +83,38 @@ def prepare_grading_process() -> None:
     - nbgrader's package imports its four Jupyter server extensions (their tornado handlers pull in
       jupyter_server, nbgrader.apps and the exchange), a large share of what grading spends importing, for
       nothing grading uses: a placeholder stands in for each, which imports the real one if it is ever loaded.
+      Likewise ``setuptools.archive_util`` (with all of setuptools), which nbgrader.utils imports for
+      unpacking zipped submissions (``nbgrader zip_collect``), never for grading.
     """
     os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
     if "nbgrader" not in sys.modules:
         for name in SERVER_EXTENSIONS:
-            sys.modules.setdefault(f"nbgrader.server_extensions.{name}", _placeholder_extension(name))
+            _placeholder(f"nbgrader.server_extensions.{name}", ["load_jupyter_server_extension"])
+        if "setuptools" not in sys.modules:
+            _placeholder("setuptools.archive_util", ["unpack_archive", "unpack_tarfile", "unpack_zipfile"])
 
 
 SERVER_EXTENSIONS = ("assignment_list", "course_list", "validate_assignment", "formgrader")
 
 
-def _placeholder_extension(name: str):
-    """A module standing in for ``nbgrader.server_extensions.<name>`` until a Jupyter server loads it."""
+def _placeholder(full: str, functions: list[str]) -> None:
+    """Put a module in ``sys.modules`` standing in for ``full``, whose ``functions`` import the real module
+    (and put it in its place) the first time one is called."""
     import importlib
     import types
 
-    full = f"nbgrader.server_extensions.{name}"
     module = types.ModuleType(full, "placeholder of the course's grading process (course.grading.grader)")
 
-    def load_jupyter_server_extension(app):
+    def real():
         if sys.modules.get(full) is module:
             del sys.modules[full]
-        return importlib.import_module(full).load_jupyter_server_extension(app)
+        return importlib.import_module(full)
 
-    module.load_jupyter_server_extension = load_jupyter_server_extension
-    return module
+    for name in functions:
+        setattr(module, name, lambda *args, _name=name, **kwargs: getattr(real(), _name)(*args, **kwargs))
+    sys.modules.setdefault(full, module)
 
 
 def check_json(path: Path) -> str:

@@ -237,19 +237,25 @@ def test_grading_without_hidden_tests_is_one_true_message_and_exit_1(tmp_path, m
     assert ("BACKEND_COURSE_ROOT" in result.output) is not class_python
 
 
-def test_a_grading_process_imports_no_jupyter_server_and_loads_the_real_extension_if_asked():
-    """nbgrader's package imports its server extensions (jupyter_server, nbgrader.apps, the exchange): a
-    grading process uses none of them, so placeholders stand in; a server that loads one gets the real one."""
+def test_a_grading_process_imports_no_jupyter_server_and_loads_the_real_extension_if_asked(tmp_path):
+    """nbgrader's package imports its server extensions (jupyter_server, nbgrader.apps, the exchange) and
+    setuptools (to unzip): a grading process uses none of them, so placeholders stand in; whoever calls one
+    gets the real one."""
     import subprocess
     import sys
 
     code = (
         "import sys\nfrom course.grading.grader import prepare_grading_process\nprepare_grading_process()\n"
         "import nbgrader, nbgrader.converters, nbgrader.api, nbgrader.preprocessors, course.grading.preprocessors\n"
-        "print(sorted(m for m in ('jupyter_server', 'nbgrader.apps', 'nbgrader.exchange') if m in sys.modules))\n"
+        "print(sorted(m for m in ('jupyter_server', 'nbgrader.apps', 'nbgrader.exchange', 'setuptools')\n"
+        "             if m in sys.modules))\n"
         "name = 'nbgrader.server_extensions.formgrader'\nplaceholder = sys.modules[name]\n"
         "try:\n    placeholder.load_jupyter_server_extension(None)\nexcept Exception:\n    pass\n"
-        "print(sys.modules[name] is not placeholder, 'jupyter_server' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        "print(sys.modules[name] is not placeholder, 'jupyter_server' in sys.modules)\n"
+        "import nbgrader.utils, zipfile, pathlib\n"
+        "zipfile.ZipFile('a.zip', 'w').writestr('x.txt', 'unpacked')\n"
+        "pathlib.Path('out').mkdir()\nnbgrader.utils.unzip('a.zip', 'out')\n"
+        "print(pathlib.Path('out/x.txt').read_text(), 'setuptools' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[:2] == ["[]", "True True"], done.stdout
+    assert done.stdout.split("\n")[:3] == ["[]", "True True", "unpacked True"], done.stdout
