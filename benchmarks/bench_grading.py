@@ -11,6 +11,7 @@ run, on the same machine; the script prints each median and the ratio. Goals (is
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     stem = manifest.resolve(args.step, need_exercise=True).stem
+    load_before = os.getloadavg()[0]
     course_cmd = [str(Path(sys.executable).with_name("course"))]
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
@@ -96,7 +98,8 @@ def main() -> None:
             for _ in range(args.repeat))
     check = check_latency(stem, repeat=20)
     ours_m, theirs_m = statistics.median(ours), statistics.median(theirs)
-    print(f"step {stem}, medians of {args.repeat} runs")
+    print(f"step {stem}, medians of {args.repeat} runs; load average {load_before:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (load slows both sides, not always alike: compare ratios)")
     print(f"course grade (in-process nbgrader, feedback included): {ours_m:6.2f} s")
     print(f"nbgrader autograde CLI (baseline, no feedback):        {theirs_m:6.2f} s")
     print(f"ratio course/nbgrader: {ours_m / theirs_m:.2f}x (goal <= 0.60x)")

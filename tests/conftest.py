@@ -230,18 +230,3 @@ def pytest_sessionfinish(session, exitstatus):
     if IN_CI and lines:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-
-@pytest.fixture(autouse=True)
-def _drop_log_handlers_on_closed_streams():
-    """A traitlets/nbgrader app made inside one CliRunner call keeps a log handler on that call's stderr,
-    which closes when the call ends; a later message (a kernel client collected in another test) would then
-    print a '--- Logging error ---' report into that test's output. Drop such handlers after each test."""
-    import logging
-
-    yield
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(v, logging.Logger))]
-    for logger in loggers:
-        for handler in list(logger.handlers):
-            if getattr(getattr(handler, "stream", None), "closed", False):
-                logger.removeHandler(handler)

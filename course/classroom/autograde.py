@@ -221,6 +221,9 @@ def _grade_student(student: str, prior: dict | None) -> _Outcome:
         # The kernel must not open the class folder (gradebook, other submissions), the scratch gradebooks,
         # the solutions or the exchange; only its own autograded folder and the temporary folder.
         config.SafeExecute.guard_forbidden = job["forbidden"]
+        # Checked unchanged after the run (without the sandbox: with it, the folder it shares is checked): the
+        # class folder and the solutions; not the scratch gradebooks or the exchange, which change meanwhile.
+        config.SafeExecute.watch_unchanged = job["forbidden"][:1] + job["forbidden"][2:3]
         coursedir = CourseDirectory(config=config)
         coursedir.assignment_id, coursedir.student_id = stem, student
         app = Autograde(coursedir=coursedir, config=config)

@@ -80,10 +80,41 @@ def prepare_grading_process() -> None:
     - jsonschema does not import ``rfc3987_syntax``: when installed, that optional package builds a full
       grammar parser at import (over a second) only to check the "iri" string format, which notebook schemas
       never use; jsonschema then checks "iri" as it does when the package is absent.
+    - nbgrader's package imports its four Jupyter server extensions (their tornado handlers pull in
+      jupyter_server, nbgrader.apps and the exchange), a large share of what grading spends importing, for
+      nothing grading uses: a placeholder stands in for each, which imports the real one if it is ever loaded.
+      Likewise ``setuptools.archive_util`` (with all of setuptools), which nbgrader.utils imports for
+      unpacking zipped submissions (``nbgrader zip_collect``), never for grading.
     """
     os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
+    if "nbgrader" not in sys.modules:
+        for name in SERVER_EXTENSIONS:
+            _placeholder(f"nbgrader.server_extensions.{name}", ["load_jupyter_server_extension"])
+        if "setuptools" not in sys.modules:
+            _placeholder("setuptools.archive_util", ["unpack_archive", "unpack_tarfile", "unpack_zipfile"])
+
+
+SERVER_EXTENSIONS = ("assignment_list", "course_list", "validate_assignment", "formgrader")
+
+
+def _placeholder(full: str, functions: list[str]) -> None:
+    """Put a module in ``sys.modules`` standing in for ``full``, whose ``functions`` import the real module
+    (and put it in its place) the first time one is called."""
+    import importlib
+    import types
+
+    module = types.ModuleType(full, "placeholder of the course's grading process (course.grading.grader)")
+
+    def real():
+        if sys.modules.get(full) is module:
+            del sys.modules[full]
+        return importlib.import_module(full)
+
+    for name in functions:
+        setattr(module, name, lambda *args, _name=name, **kwargs: getattr(real(), _name)(*args, **kwargs))
+    sys.modules.setdefault(full, module)
 
 
 def check_json(path: Path) -> str:
@@ -205,6 +236,24 @@ def _source_digest(stem: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _need_hidden_tests(stem: str) -> None:
+    """:class:`GradingError` saying what is missing when this copy of the course has no hidden tests for ``stem``
+    (a class's Python holds the release only: its students' work is graded at the instructor's autograde)."""
+    source = paths.solutions_dir() / stem / f"{stem}.ipynb"
+    if source.is_file():
+        return
+    if os.environ.get("COURSE_CLASS_PYTHON"):
+        raise GradingError(
+            f"this class's copy of the course has no hidden tests ({source} is not here), so 'course grade' "
+            f"cannot grade {stem}: your instructor grades it with the hidden tests when they autograde your "
+            "submission (submit it with 'nbgrader submit' or the Assignments tab); the check cells in the "
+            "notebook still give instant feedback when you run them")
+    raise GradingError(
+        f"the hidden tests of {stem} are missing ({source} not found), so it cannot be graded: install the "
+        "course from its full checkout ('pip install -e .' there) or set BACKEND_COURSE_ROOT to a folder "
+        "holding solutions/; the check cells in the notebook still give instant feedback when you run them")
+
+
 def _prepared_gradebook(stem: str, cache_dir: Path) -> Path:
     """A gradebook holding the assignment ``stem``, generated once per version of its source."""
     target = cache_dir / f"{stem}-{_source_digest(stem)}.db"
@@ -304,6 +353,7 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         # nbclient reads 0 or less as "no limit": an answer that never ends would hang grading for ever
         raise GradingError(f"a timeout of {timeout} s would let a cell run for ever; give 1 s or more")
     notebook = Path(notebook)
+    _need_hidden_tests(stem)
     text = check_json(notebook)                                                 # 1
     cache_dir = cache_dir or Path(tempfile.gettempdir()) / "backend-course-gradebooks"
     remove_stale_scratch()

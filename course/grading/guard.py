@@ -8,6 +8,13 @@ audit hook (PEP 578: it cannot be removed) that notes files written outside the 
 solutions opened, ``gc``/``ctypes`` games. Before each test cell it compares, notes what changed and puts the
 originals back. The parent reaches it without any name the student can shadow (:func:`guard_call`).
 
+The hidden tests stay out of the student's reach: a test cell runs without history (the executor sends it
+with ``store_history=False``: no ``In``/``_ih``/``_i``/``Out`` entry, nothing in the history database), its
+source never enters ``linecache`` (IPython's compiler caches every cell there for tracebacks and
+``inspect``), the kernel's copy of the request (``get_parent()``) loses its code while it runs, and after it
+:meth:`KernelGuard.after_test` drops its traceback (``sys.last_traceback`` holds its frames) and the shell's
+last result.
+
 Only the standard library is imported here: the same source runs in the kernel. The static half of the
 tamper check, and where verdicts are kept, is :mod:`course.grading.tamper`.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import json
+import linecache
 import os
 import sys
 
@@ -36,6 +44,7 @@ SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "sho
                  "showsyntaxerror", "transform_cell", "transform_ast", "should_run_async", "user_expressions",
                  "ex", "ev")
 KERNEL_METHODS = ("do_execute", "execute_request", "send_response", "_publish_execute_input")
+INPUT_HOOKS = ("cleanup_transforms", "line_transforms", "token_transformers")  # they see each cell's raw text
 NOISY_BUILTINS = {"input", "raw_input", "getpass", "_", "__", "___", "display", "get_ipython", "exit", "quit",
                   "__IPYTHON__", "copyright", "credits", "license", "help"}
 
@@ -50,6 +59,8 @@ class KernelGuard:
         self.findings: list[str] = []
         self.remembered: dict[str, object] = {}
         self._busy = False
+        self._testing = False
+        self._cells_cached: set[str] = set()
 
     @classmethod
     def install(cls, nonce: str, folder: str, allowed: list[str], forbidden: list[str]) -> list[str]:
@@ -58,6 +69,9 @@ class KernelGuard:
         guard = cls(folder, allowed, forbidden)
         guard.shell = getattr(builtins, "get_ipython", lambda: None)()
         import course.grading.checks as checks  # noqa: F401 - loaded now, before any student code
+
+        if guard.shell is not None:  # before the baseline: the guard's own callback is part of it
+            guard.shell.events.register("pre_run_cell", guard._pre_run_cell)
 
         guard.baseline = guard._snapshot()
         guard.modules = {name: sys.modules.get(name) for name in WATCHED_MODULES}
@@ -69,6 +83,8 @@ class KernelGuard:
         guard.hooks = None if shell is None else {
             "ast_transformers": list(shell.ast_transformers),
             "input_transformers_post": list(shell.input_transformers_post),
+            "input": {name: list(getattr(shell.input_transformer_manager, name, [])) for name in INPUT_HOOKS},
+            "compiler": shell.compile, "code name": _class_attr(type(shell.compile), "get_code_name"),
             "events": {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
             "instance": {name for name in SHELL_METHODS if name in vars(shell)}}
         guard.codes = {name: (value.__code__, value.__defaults__, value.__kwdefaults__)
@@ -97,8 +113,13 @@ class KernelGuard:
             shot["shell hooks"] = {"custom_exceptions": repr(self.shell.custom_exceptions),
                                    "ast_transformers": [id(t) for t in self.shell.ast_transformers],
                                    "input_transformers_post": [id(t) for t in self.shell.input_transformers_post],
+                                   "input": [id(t) for name in INPUT_HOOKS
+                                             for t in getattr(self.shell.input_transformer_manager, name, [])],
                                    "events": sorted(id(c) for cs in self.shell.events.callbacks.values() for c in cs
-                                                    if not _library(c))}
+                                                    if not _library(c)),
+                                   "compiler": [id(self.shell.compile), "cache" in vars(self.shell.compile),
+                                                *(id(_class_attr(type(self.shell.compile), name))
+                                                  for name in ("cache", "get_code_name"))]}
         return shot
 
     def _compare(self) -> None:
@@ -176,10 +197,63 @@ class KernelGuard:
         return self.findings
 
     def before_test(self) -> list[str]:
-        """Note what changed since the setup, and put back what the tests use (silently, for every test)."""
+        """Note what changed since the setup, and put back what the tests use (silently, for every test); the
+        next cell (the test) runs with its source kept out of reach (see the module docstring)."""
         self._compare()
         self._restore()
+        self._hide_next_cell()
         return self.findings
+
+    def after_test(self) -> list[str]:
+        """After a test cell: nothing of its source or its frames left for the student's next cell."""
+        self._testing = False
+        shell = self.shell
+        if shell is not None:
+            vars(shell.compile).pop("cache", None)
+            shell.last_execution_result = None
+        for name in [key for key, entry in list(linecache.cache.items())
+                     if key not in self._cells_cached and len(entry) == 4 and entry[1] is None]:
+            linecache.cache.pop(name, None)  # an IPython cell cached meanwhile (none should be)
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, name):
+                delattr(sys, name)
+        return self.findings
+
+    def _hide_next_cell(self) -> None:
+        """The next cell's source goes to IPython's compiler but not into ``linecache``; a trace or profile
+        function the student set (already noted) does not watch it."""
+        self._busy = True  # the guard's own calls are no finding
+        try:
+            sys.settrace(None)
+            sys.setprofile(None)
+        finally:
+            self._busy = False
+        shell = self.shell
+        if shell is None:
+            return
+        self._testing = True
+        self._cells_cached = {key for key, entry in linecache.cache.items() if len(entry) == 4 and entry[1] is None}
+        compiler, code_name = self.hooks["compiler"], self.hooks["code name"]
+
+        def cache_without_source(transformed_code, number=0, raw_code=None):
+            # What IPython's CachingCompiler.cache does, less the linecache entry (the guard's own copy of
+            # the name function: a student's patch of the compiler class does not see the cell either).
+            name = code_name(compiler, transformed_code if raw_code is None else raw_code, transformed_code, number)
+            compiler._filename_map[name] = number
+            return name
+
+        compiler.cache = cache_without_source
+
+    def _pre_run_cell(self, info) -> None:
+        """While a test cell runs, the kernel's copy of its request carries no code (code it calls could read it)."""
+        if not self._testing:
+            return
+        kernel = getattr(self.shell, "kernel", None)
+        parent = kernel.get_parent() if kernel is not None and hasattr(kernel, "get_parent") else None
+        for message in (parent, getattr(self.shell, "parent_header", None)):
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, dict) and "code" in content:
+                content["code"] = ""
 
     def _restore(self) -> None:
         for name, module in self.modules.items():
@@ -215,7 +289,12 @@ class KernelGuard:
         if shell is None or hooks is None:
             return
         shell.ast_transformers[:] = hooks["ast_transformers"]
+        if shell.compile is not hooks["compiler"]:
+            shell.compile = hooks["compiler"]
+        vars(shell.compile).pop("cache", None)
         shell.input_transformers_post[:] = hooks["input_transformers_post"]
+        for name, saved in hooks["input"].items():
+            getattr(shell.input_transformer_manager, name)[:] = saved
         if shell.custom_exceptions != ():
             shell.set_custom_exc((), None)
         for name, callbacks in shell.events.callbacks.items():

@@ -14,7 +14,8 @@
      run yet, it installs the guard of :mod:`course.grading.guard` in the kernel; after each locked setup
      cell the guard remembers what that cell bound; before each test cell it restores the check helpers
      and those names, silently. The guard's and the static check's findings go to
-     ``resources["course_review"]``.
+     ``resources["course_review"]``. Test cells run without history, and after each one the guard clears
+     what would let a later cell read its hidden tests back (``linecache``, the last traceback).
   3. it runs on a kernel started in advance (:data:`course.grading.nbconfig.PRESTARTED`), so the kernel
      boots while nbgrader is still being imported.
 
@@ -26,6 +27,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -84,6 +86,9 @@ class SafeExecute(Execute):
     guard_forbidden = List(Unicode(), help="Folders the kernel must not open (the class folder, the "
                                            "gradebook's scratch, the solutions).").tag(config=True)
     max_restarts = Integer(MAX_RESTARTS, help="Kernel restarts after which the remaining cells fail.").tag(config=True)
+    watch_unchanged = List(Unicode(), help="Folders grading must leave as they were, whatever wrote to them (a "
+                                           "subprocess too), checked after the run; default: guard_forbidden. "
+                                           "In the sandbox, the folder it shares with the grader.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         from nbconvert.preprocessors.execute import NotebookClient
@@ -105,12 +110,21 @@ class SafeExecute(Execute):
         trusted = self._source_cells(resources)
         self._findings.extend(tamper.static_findings(nb, trusted))
         self._trusted_ids = {k for k, v in trusted.items()}
-        with self.setup_kernel():
-            info = self.wait_for_reply(self.kc.kernel_info())
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
-            self._begin(chdir=moved)
-            self._run_cells(resources)
-            self._collect("report")
+        try:
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+                watched = self._watched()
+                before = _files(watched, self._path)
+                self._begin(chdir=moved)
+                self._run_cells(resources)
+                self._collect("report")
+                self._compare_files(watched, before)
+        finally:
+            # nbclient stops its client only for a kernel it started itself; a prestarted kernel's client kept
+            # its channels running, and when it was garbage-collected jupyter_client logged "Could not destroy
+            # zmq context". Closed here, whoever started the kernel (the grader stops the kernel after).
+            self._close_client()
         self.set_widgets_metadata()
         resources[REVIEW_RESOURCE] = list(dict.fromkeys(self._findings))
         return self.nb, self.resources
@@ -152,6 +166,8 @@ class SafeExecute(Execute):
                     self._fail_from(self.nb, index + 1, GAVE_UP)
                     return
             else:
+                if previous_test and self._guarded:
+                    self._collect("after_test")
                 self._remember(cells[index])
             index += 1
 
@@ -170,8 +186,12 @@ class SafeExecute(Execute):
             self._collect("remember", sorted(names))
 
     def preprocess_cell(self, cell, resources, index):
+        """Execute one cell; a test cell without history (no ``In``/``_ih``/``Out`` entry: a later cell of the
+        student's must not read the hidden tests back), other cells as nbconvert runs them."""
         self._running_index = index
-        return super().preprocess_cell(cell, resources, index)
+        self._check_assign_resources(resources)
+        cell = self.execute_cell(cell, index, store_history=not _is_test_cell(cell))
+        return cell, self.resources
 
     def _restart_message(self, error) -> str:
         if isinstance(error, DeadKernelError):
@@ -202,6 +222,26 @@ class SafeExecute(Execute):
         if not self._guarded:
             self._findings.append("the course's integrity guard could not be installed in the kernel "
                                   f"({(reply or {}).get('ename', 'no reply')}); the run was not watched")
+
+    def _watched(self) -> list[Path]:
+        """The folders the student's code must leave unchanged (see :attr:`watch_unchanged`)."""
+        box = getattr(self.km, "sandbox", None)
+        if box is not None and box.base is not None:
+            return [box.run]  # the rest of the sandbox is private, or read-only
+        return [Path(p) for p in (self.watch_unchanged or self.guard_forbidden or self._default_forbidden())]
+
+    def _compare_files(self, watched: list[Path], before: dict) -> None:
+        """Files created, changed or removed in the watched folders while the notebook ran: the guard's audit
+        hook sees what Python writes, this also what a subprocess (``os.system``, ``subprocess.run``) did."""
+        after = _files(watched, self._path)
+        changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+        said = " ".join(self._findings)
+        for path in changed[:10]:
+            if path in said:
+                continue  # the guard saw the same write
+            what = "created" if path not in before else "removed" if path not in after else "changed"
+            self._findings.append(f"{path} was {what} while the notebook ran, outside its folder (a subprocess "
+                                  "or other code the guard does not see)")
 
     def _default_forbidden(self) -> list[str]:
         from course.platform import paths
@@ -243,9 +283,7 @@ class SafeExecute(Execute):
             return False
         try:
             run_sync(ensure_async)(self.km.restart_kernel(now=True))
-            if self.kc is not None:
-                self.kc.stop_channels()
-            self.kc = None
+            self._close_client()
             self.start_new_kernel_client()
             self._begin(chdir=bool(self._path))
             for index, cell in enumerate(self.nb.cells[:upto]):
@@ -258,6 +296,15 @@ class SafeExecute(Execute):
         except (CellTimeoutError, DeadKernelError, RuntimeError, OSError):
             return False
         return True
+
+    def _close_client(self) -> None:
+        """Stop the kernel client's channels and destroy the ZeroMQ context it made (the kernel is the manager's)."""
+        client, self.kc = self.kc, None
+        if client is None:
+            return
+        client.stop_channels()
+        if client._created_context and not client.context.closed:
+            client.context.destroy(linger=100)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -285,6 +332,44 @@ class SafeExecute(Execute):
                 continue
             cell.outputs = [*cell.get("outputs", []), _error(KERNEL_RESTARTED, why) if why else _error(
                 KERNEL_DIED, "the kernel died before this cell finished; it was not graded as passed")]
+
+
+SKIP_FOLDERS = {"autograded", "feedback", ".ipynb_checkpoints", "__pycache__"}  # written by the grader meanwhile
+# The grading parent writes these meanwhile (the class gradebook, nbgrader's log); in the sandbox's shared folder
+# the kernel's sockets, its connection file and the watchdog's note are the sandbox's own.
+SKIP_FILES = (".nbgrader.log", "gradebook.db", "kernel.json", "wall-time")
+
+
+def _files(folders: list[Path], own: str | None) -> dict[str, tuple]:
+    """path -> (size, mtime, inode) of every file under ``folders`` but the notebook's own folder ``own``,
+    the other graded folders (other students', graded at the same time) and the grader's outputs."""
+    import stat as stat_module
+
+    own_path = Path(own).resolve() if own else None
+    chain = {str(p) for p in own_path.parents} if own_path else set()
+
+    def keep(folder: str, name: str) -> bool:
+        path = os.path.join(folder, name)
+        if own_path is not None and path == str(own_path):
+            return False
+        if path in chain:
+            return True  # down to the notebook's folder: "../x" lands here
+        inside_graded = folder in chain and "autograded" in Path(folder).parts
+        return name not in SKIP_FOLDERS and not inside_graded
+
+    found = {}
+    for top in folders:
+        for folder, subfolders, names in os.walk(os.path.realpath(top)):
+            subfolders[:] = [name for name in subfolders if keep(folder, name)]
+            for name in names:
+                path = os.path.join(folder, name)
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                if not name.startswith(SKIP_FILES) and not stat_module.S_ISSOCK(info.st_mode):
+                    found[path] = (info.st_size, info.st_mtime_ns, info.st_ino)
+    return found
 
 
 class FlagForReview(NbGraderPreprocessor):

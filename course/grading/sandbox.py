@@ -52,7 +52,11 @@ UID_BASE = 1_800_000_000  # grading uids: UID_BASE + 16 * (grading pid) + n; far
 ENV_SWITCH = "COURSE_SANDBOX"  # "off" turns the sandbox off, "on" requires it
 TOOLS = ("unshare", "setpriv", "prlimit", "mount", "umount", "pivot_root", "ip")
 # Kept from the grader's environment (the rest, with any password or token in it, stays outside).
-KEEP_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_\w+|TZ|TERM|PYTHONPATH|PYTHONHASHSEED|PYTHONIOENCODING|"
+# LD_LIBRARY_PATH: the class Python (course classroom hub-python) is a copied interpreter build that loads its own
+# libpython through it; without it the loader finds the system's libpython of the same version, whose frozen
+# ``site`` module looks for dist-packages, so the class's packages (ipykernel) were not on the kernel's path.
+KEEP_ENV = re.compile(r"^(PATH|LD_LIBRARY_PATH|COURSE_CLASS_PYTHON|LANG|LANGUAGE|LC_\w+|TZ|TERM|PYTHONPATH|"
+                      r"PYTHONHASHSEED|PYTHONIOENCODING|"
                       r"PYDEVD_\w+|MPLBACKEND|NBFORMAT_VALIDATOR|NBGRADER_EXECUTION|JPY_SESSION_NAME|CI)$")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEVICES = ("null", "zero", "full", "random", "urandom")

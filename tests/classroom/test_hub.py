@@ -326,14 +326,13 @@ def test_a_class_on_jupyterhub_end_to_end():
         assert poke.stdout.split() == ["[]", "denied", "denied", "denied"]
 
         said = {}
-        # KNOWN GAP (issue 14, open): the grading sandbox does not yet start the class Python's kernel for a
-        # non-root instructor ('No module named ipykernel_launcher' inside it); until it does, this end-to-end
-        # run grades without it. The sandbox itself is tested as root in tests/grading/test_sandbox.py.
-        for command in (("collect", "01"), ("autograde", "01", "--jobs", "2", "--no-sandbox"), ("feedback", "01"),
-                        ("export",)):
+        # Autograde runs each submission in the grading sandbox, as this non-root instructor (user namespaces),
+        # with the class Python.
+        for command in (("collect", "01"), ("autograde", "01", "--jobs", "2"), ("feedback", "01"), ("export",)):
             said[command[0]] = instructor.run_code(_course_command(course_dir, *command))
             assert "exit 0" in said[command[0]], said[command[0]]
         assert re.search(rf"{ann}\s+20/20\s+graded", said["autograde"]), said["autograde"]
+        assert "sandbox: user/mount/pid/net" in said["autograde"], said["autograde"]
         bob_score = float(re.search(rf"{bob}\s+([\d.]+)/20\s+graded", said["autograde"])[1])
         assert 0 < bob_score < 20
 
@@ -484,10 +483,10 @@ def test_the_class_python_gives_students_no_solutions_and_works_for_instructors(
                        "from course.classroom.samples import make_submission; "
                        f"make_submission({class_dir!r}, 'ann', {STEP!r}, 'correct')", env=mine)
         assert done.returncode == 0, done.stderr[-2000:]
-        done = _run_as(teacher, class_python, "course", "classroom", "autograde", "01", "--no-sandbox",  # see the KNOWN GAP above
-                           "--course-dir", class_dir,
-                       env=mine)
+        done = _run_as(teacher, class_python, "course", "classroom", "autograde", "01", "--sandbox",
+                       "--course-dir", class_dir, env=mine)
         assert re.search(r"ann\s+20/20\s+graded", done.stdout), done.stdout + done.stderr[-3000:]
+        assert "sandbox: user/mount/pid/net" in done.stdout, done.stdout  # in the sandbox, as the instructor
         done = _run_as(teacher, class_python, "course", "classroom", "feedback", "01", "--course-dir", class_dir,
                        env=mine)
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]  # no JUPYTER_PATH given: still found

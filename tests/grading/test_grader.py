@@ -206,3 +206,56 @@ def test_the_notebook_runs_in_nbgraders_autograded_folder(fixture_course, gradeb
         "    assert os.getcwd().endswith(os.path.join('autograded', 'learner', '99-fixture')), os.getcwd()\n"
         "    return a + b"))
     assert _grade(fixture_course, gradebook_cache).parts[0].passed
+
+
+@pytest.mark.parametrize("class_python", [True, False])
+def test_grading_without_hidden_tests_is_one_true_message_and_exit_1(tmp_path, monkeypatch, class_python):
+    """A class's Python has the release but no solutions/ (course classroom hub-python): `course grade` says
+    what is missing and what to do instead of failing with a FileNotFoundError, and exits 1."""
+    from click.testing import CliRunner
+
+    from course import cli
+    from course.platform import paths, workspace
+
+    workspace.sync(tmp_path / "ws")
+    release_only = tmp_path / "course"
+    release_only.mkdir()
+    for name in ("exercises", "notebooks"):
+        (release_only / name).symlink_to(paths.course_root() / name, target_is_directory=True)
+    monkeypatch.setenv("BACKEND_COURSE_ROOT", str(release_only))
+    if class_python:
+        monkeypatch.setenv("COURSE_CLASS_PYTHON", "/opt/class/bin/python")
+    else:
+        monkeypatch.delenv("COURSE_CLASS_PYTHON", raising=False)
+    result = CliRunner().invoke(cli.main, ["grade", "01", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output, result.output
+    missing = release_only / "solutions" / "01-programming-basics" / "01-programming-basics.ipynb"
+    assert result.output.startswith("course: ") and f"({missing} " in result.output
+    assert "instant feedback" in result.output
+    assert ("when they autograde your submission" in result.output) is class_python
+    assert ("BACKEND_COURSE_ROOT" in result.output) is not class_python
+
+
+def test_a_grading_process_imports_no_jupyter_server_and_loads_the_real_extension_if_asked(tmp_path):
+    """nbgrader's package imports its server extensions (jupyter_server, nbgrader.apps, the exchange) and
+    setuptools (to unzip): a grading process uses none of them, so placeholders stand in; whoever calls one
+    gets the real one."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom course.grading.grader import prepare_grading_process\nprepare_grading_process()\n"
+        "import nbgrader, nbgrader.converters, nbgrader.api, nbgrader.preprocessors, course.grading.preprocessors\n"
+        "print(sorted(m for m in ('jupyter_server', 'nbgrader.apps', 'nbgrader.exchange', 'setuptools')\n"
+        "             if m in sys.modules))\n"
+        "name = 'nbgrader.server_extensions.formgrader'\nplaceholder = sys.modules[name]\n"
+        "try:\n    placeholder.load_jupyter_server_extension(None)\nexcept Exception:\n    pass\n"
+        "print(sys.modules[name] is not placeholder, 'jupyter_server' in sys.modules)\n"
+        "import nbgrader.utils, zipfile, pathlib\n"
+        "zipfile.ZipFile('a.zip', 'w').writestr('x.txt', 'unpacked')\n"
+        "pathlib.Path('out').mkdir()\nnbgrader.utils.unzip('a.zip', 'out')\n"
+        "print(pathlib.Path('out/x.txt').read_text(), 'setuptools' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["[]", "True True", "unpacked True"], done.stdout

@@ -7,6 +7,8 @@ and the test cells call them by name (the names a student's answer could shadow)
 from __future__ import annotations
 
 import csv
+import html
+import re
 import shutil
 from pathlib import Path
 
@@ -24,7 +26,7 @@ SETUP = "from course import check, check_that, check_raises"
 ADD_TESTS = '''"""add() adds two numbers."""
 check("add(2, 3)", add(2, 3), 5)
 ### BEGIN HIDDEN TESTS
-check("add(-1, 1)", add(-1, 1), 0)
+check("add(-1, 1)", add(-1, 1), 0)  # hidden-marker-7f3a
 ### END HIDDEN TESTS'''
 HALF_TESTS = '''"""half() halves, and refuses what is not a number."""
 check("half(4)", half(4), 2.0)
@@ -134,6 +136,68 @@ def test_a_kernel_killed_by_a_signal_fails_that_part_only(learner, tmp_path):
     result = _grade(learner, tmp_path, timeout=5)
     assert result.parts[0].points == 0 and "kernel died" in result.parts[0].message
     assert result.parts[1].passed and result.score == 2
+
+
+def test_a_later_cell_cannot_read_the_hidden_tests_back(learner, tmp_path):
+    """tests/files/attacks/peek_hidden_tests.py: set up in the first answer cell, it looks in the second
+    (after the first test cell) through every route it knows and prints what it found; the feedback shows
+    none of the hidden test, and the honest answers keep their marks."""
+    attack = (Path(__file__).resolve().parents[1] / "files" / "attacks" / "peek_hidden_tests.py").read_text()
+    first, later = attack.split("# ---- in a later answer cell ----")
+    answer_with(learner, "add", first + "\n\ndef add(a, b):\n    return a + b")
+    answer_with(learner, "half", HALF + "\n\n" + later)
+    result = _grade(learner, tmp_path, feedback_to=tmp_path / "feedback")
+    assert (result.score, result.max_score) == (5, 5), result.parts
+    page = html.unescape(re.sub(r"<[^>]+>", "", Path(result.feedback).read_text(encoding="utf-8")))
+    assert re.search(r"ATTACK-RAN peek_hidden_tests \d+ things seen", page), page[-3000:]  # it ran to its end
+    assert "PEEK In | def add(a, b):" in page  # and saw the student's own cells
+    for hidden in ("hidden-marker-7f3a", "add(-1, 1), 0)", "BEGIN HIDDEN TESTS"):
+        assert hidden not in page, [line for line in page.splitlines() if hidden in line][:3]
+    assert result.review  # its callbacks and transformer are reported
+
+
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["no sandbox", "sandbox"])
+def test_files_a_subprocess_writes_outside_the_folder_are_flagged_at_run_time(learner, tmp_path, monkeypatch,
+                                                                             sandboxed):
+    """tests/files/attacks/subprocess_write.py writes through `sh` (which no audit hook sees), called so that
+    the static check misses it: without the sandbox the file above the notebook's folder is found, in the
+    sandbox the one in the folder it shares with the grader (the folder above is read-only there)."""
+    from course.grading import sandbox
+
+    if sandboxed and not sandbox.available()[0]:
+        pytest.skip(sandbox.available()[1])
+    monkeypatch.setenv("COURSE_SANDBOX", "on" if sandboxed else "off")
+    attack = (Path(__file__).resolve().parents[1] / "files" / "attacks" / "subprocess_write.py").read_text()
+    answer_with(learner, "add", attack + "\n\ndef add(a, b):\n    return a + b")
+    result = _grade(learner, tmp_path)
+    assert (result.score, result.max_score) == (5, 5), result.parts  # the honest answers keep their marks
+    found = [note for note in result.review if "course-attack-subprocess.txt was created while the notebook ran"
+             in note]
+    assert len(found) == 1, result.review
+    assert ("/run/" in found[0]) is sandboxed and ("autograded" in found[0]) is not sandboxed, found
+
+
+def test_grading_closes_every_kernel_client_it_opened(learner, tmp_path, monkeypatch):
+    """A kernel client dropped with its channels running made jupyter_client log "Could not destroy zmq
+    context" when it was garbage-collected (the prestarted kernel's client, and the one before a restart)."""
+    import gc
+
+    from jupyter_client.client import KernelClient
+
+    dropped_open = []
+    original = KernelClient.__del__
+
+    def watched(client):
+        if client.channels_running:
+            dropped_open.append(repr(client))
+        original(client)
+
+    monkeypatch.setattr(KernelClient, "__del__", watched)
+    answer_with(learner, "add", "import os\n\ndef add(a, b):\n    os.kill(os.getpid(), 9)")  # one restart
+    assert _grade(learner, tmp_path, timeout=5).score == 2
+    gc.collect()
+    still_open = [repr(o) for o in gc.get_objects() if isinstance(o, KernelClient) and o.channels_running]
+    assert dropped_open + still_open == []
 
 
 # -- the same through the classroom: summary, gradebook, export -------------------------------------------

@@ -223,12 +223,20 @@ def test_memory_processes_and_wall_time_are_limited_and_nothing_survives(tmp_pat
 
 # -- a class of attackers, graded through `course classroom autograde` ---------------------------------------
 
+LATER = "# ---- in a later answer cell ----"  # an attack's part after this line runs in the last answer cell
+
+
 def _attacker(root: Path, student: str, attack: Path) -> None:
-    """A correct submission whose first answer cell runs ``attack`` first."""
+    """A correct submission whose first answer cell runs ``attack`` first (its part after :data:`LATER`, if
+    any, at the end of the last answer cell: after the test cells before it)."""
     notebook = make_submission(root, student, STEP, "correct", seed=3)
     nb = nbformat.read(notebook, as_version=4)
-    first = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
-    first.source = attack.read_text(encoding="utf-8") + "\n\n" + first.source
+    answers = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution") and
+               c.cell_type == "code"]
+    first, _, later = attack.read_text(encoding="utf-8").partition(LATER)
+    answers[0].source = first + "\n\n" + answers[0].source
+    if later:
+        answers[-1].source += "\n\n" + later
     nbformat.write(nb, notebook)
 
 
@@ -307,7 +315,7 @@ def test_attack_submissions_gain_nothing_read_nothing_and_leave_nothing(tmp_path
     with sqlite3.connect(room.root / "gradebook.db") as connection:
         assert connection.execute("SELECT min(max_score) FROM grade_cells").fetchone()[0] > 0  # not zeroed
     # Every attack ran, every attempt was refused, and no secret reached any output.
-    secrets = [marker, "password-of-the-teacher", *_hidden_lines()[:5]]
+    secrets = [marker, "password-of-the-teacher", *_hidden_lines()]
     for attack in attacks:
         student = attack.stem.replace("_", "-")
         text = _outputs(room.root / "autograded" / student / STEP / f"{STEP}.ipynb")
@@ -321,6 +329,8 @@ def test_attack_submissions_gain_nothing_read_nothing_and_leave_nothing(tmp_path
     scores = {line.split()[0]: line.split()[1] for line in result.output.splitlines()
               if line.split() and line.split()[0] in ("ann", "read-secrets", "overwrite-classmate")}
     assert scores == {"ann": "20/20", "read-secrets": "20/20", "overwrite-classmate": "20/20"}, result.output
+    peek = _outputs(room.root / "autograded" / "peek-hidden-tests" / STEP / f"{STEP}.ipynb")
+    assert "things seen" in peek and "PEEK In |" in peek  # it looked (and, above, found no hidden line)
 
 
 @pytest.mark.service
