@@ -107,6 +107,19 @@ def start(workspace, no_browser, port):
     sys.exit(code)
 
 
+SHOWN_FAILURES = 5  # a part's failing checks listed in the terminal; the feedback file lists them all
+
+
+def _failure_lines(message: str) -> list[str]:
+    """A failed part's message as terminal lines: each failing check on its own line without its "FAIL ✘ "
+    (the row already says FAIL), the first few only when ``all_checks()`` listed many."""
+    lines = [line.removeprefix("FAIL ✘ ") for line in message.splitlines() if line.strip()] or [message]
+    if len(lines) > SHOWN_FAILURES:
+        more = len(lines) - SHOWN_FAILURES + 1
+        lines = [*lines[:SHOWN_FAILURES - 1], f"… and {more} more failing checks (the feedback file lists them all)"]
+    return lines
+
+
 def _print_result(result) -> None:
     """Parts as the learner knows them ("Part D · …"), each test with what it checks, PASS or FAIL, and why."""
     groups: dict[str, list] = {}
@@ -121,8 +134,8 @@ def _print_result(result) -> None:
             mark = "PASS" if part.passed else "FAIL"
             click.echo(f"  {f'{part.points:g}/{part.max_points:g}':>5}  {mark}  {part.description or part.grade_id}")
             if not part.passed:
-                # a failed check's message opens with "FAIL ✘ ": the row already says FAIL
-                click.echo(f"               {part.message.removeprefix('FAIL ✘ ')}")
+                for line in _failure_lines(part.message):
+                    click.echo(f"               {line}")
     click.echo(f"score: {result.score:g} / {result.max_score:g}")
     for note in result.restored:
         click.echo(f"note: {note}")

@@ -59,6 +59,9 @@ SHARED_MODULE_FIXTURES = {
     "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
+    "tests/steps/step04_databases/test_concurrency.py",  # graded_variants: one kernel run of every variant
+    "tests/steps/test_step07_formal_education.py",     # part_runner: the exercise's cells in one kernel
+    "tests/steps/test_step10_networking_and_job_search.py",  # part_runner: the same
 }
 # The longest units of work first (from `pytest --durations=80` on 2026-12-02: the hub tests about 1,400 s
 # together under load, step 05's 660, the classroom's 600, the release check 470, step 04's exercise 370, ...):
@@ -70,6 +73,7 @@ LONGEST_FIRST = [
     "tests/classroom/test_core.py",
     "tests/platform/test_build.py",
     "tests/steps/step04_databases/test_exercise.py",
+    "tests/steps/step04_databases/test_concurrency.py",
     "tests/components/test_services.py",
     "tests/grading/test_sandbox.py",
     "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",

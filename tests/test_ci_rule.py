@@ -64,7 +64,11 @@ def _pytest(tmp_path: Path, test: str, ci: str, *options: str) -> subprocess.Com
     (tmp_path / "test_it.py").write_text(test)
     env = {**os.environ, "CI": ci, "COURSE_SLOWNESS": "1"}
     env.pop("COURSE_TEST_SESSION", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, str(tmp_path)],
+    # Without the plugins these small suites never use: schemathesis's alone takes ~8 s of CPU to import, in
+    # every process (the run and, with -n 2, each worker).
+    unused = ["-p", "no:schemathesis", "-p", "no:nbval", "-p", "no:hypothesispytest"]
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *unused, *options,
+                           str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=scaled(120))
 
 

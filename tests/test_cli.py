@@ -139,6 +139,9 @@ def test_grade_json_records_progress_and_writes_feedback(synced):
     assert "  0/1  FAIL  unique_emails keeps first-seen order, skips None and blanks, and leaves its input alone.\n" in table
     assert "unique_emails_order_and_blanks" not in table
     assert "FAIL ✘" not in table
+    # all_checks() lists every failing check: the terminal shows the first few, the feedback file all of them
+    assert "more failing checks (the feedback file lists them all)" in table
+    assert "status 2_00" not in table and "status 2_00" in Path(data["feedback"]).read_text()
     assert "an empty line: the function is not written yet" in table
 
 

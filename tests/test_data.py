@@ -60,6 +60,9 @@ def figure_records() -> list[dict]:
     for licence in licences["licences"]:
         dated = licence["as_of"] if licence["as_of"] != "undated" else f"retrieved {licences['retrieved']}"
         add(f"licences.yaml {licence['spdx']}", licence["source"], dated, licences["retrieved"])
+    storage = data.load("password_storage.yaml")
+    dated = storage["source_date"] if storage["source_date"] is not None else f"retrieved {storage['retrieved']}"
+    add("password_storage.yaml", storage["source"], dated, storage["retrieved"], source_url=storage["url"])
     return records
 
 

@@ -372,14 +372,14 @@ def test_regrade_of_a_newer_submission_keeps_manual_grades(released, tmp_path):
     make_submission(room.root, "ann", STEP, "blank")
     autograde(room, STEP)
     with room.gradebook() as gradebook:
-        grade = gradebook.find_grade("paginate_pages", STEP, STEP, "ann")
+        grade = gradebook.find_grade("parse_log_line_fields", STEP, STEP, "ann")
         grade.manual_score = 1.5
         gradebook.db.commit()
     make_submission(room.root, "ann", STEP, "correct", timestamp=datetime(2025, 3, 2, tzinfo=UTC))
     (report_student,) = autograde(room, STEP, jobs=2).students
     assert report_student.status == "graded"
     with room.gradebook() as gradebook:
-        grade = gradebook.find_grade("paginate_pages", STEP, STEP, "ann")
+        grade = gradebook.find_grade("parse_log_line_fields", STEP, STEP, "ann")
         assert (grade.auto_score, grade.manual_score, grade.needs_manual_grade) == (2.0, 1.5, True)
         other = gradebook.find_grade("paginate_bad_arguments", STEP, STEP, "ann")
         assert (other.auto_score, other.needs_manual_grade) == (1.0, False)
