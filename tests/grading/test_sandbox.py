@@ -40,7 +40,16 @@ def _run(box: Sandbox, code: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def _sandbox_processes() -> list[int]:
-    """Every process on the machine running as a grading uid."""
+    """Every process running as a grading uid, but those of a grader still at work that is not this test's.
+
+    A grading uid is ``UID_BASE + 16 * (grader's pid) + n``. With two xdist workers the other worker may be
+    grading in its own sandboxes right now: those belong to a live grader that is no descendant of this test.
+    A process whose grader is gone outlived its grading, whichever test started it: that is always counted.
+    """
+    import psutil
+
+    me = psutil.Process()
+    ours = {me.pid} | {child.pid for child in me.children(recursive=True)}
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -48,7 +57,10 @@ def _sandbox_processes() -> list[int]:
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("Uid:") and UID_BASE <= int(line.split()[1]) < UID_BASE + 2 ** 27:
+            if line.startswith("Uid:") and UID_BASE <= (uid := int(line.split()[1])) < UID_BASE + 2 ** 27:
+                grader = (uid - UID_BASE) // 16
+                if grader not in ours and psutil.pid_exists(grader):
+                    continue  # another test's grading, still running
                 found.append(int(entry.name))
     return found
 
