@@ -2,7 +2,7 @@
 leak rule: no server the suite starts outlives it.
 
 The leak rule: the session tags its environment with ``COURSE_TEST_SESSION=<id>``, which every process the
-tests start inherits (uvicorn, kernels, JupyterLab, JupyterHub, the services' watchdogs); PostgreSQL and Redis
+tests start inherits (uvicorn, kernels, JupyterLab, JupyterHub, the services' watchdogs); PostgreSQL and Valkey
 servers are the course's by their folders (``course.components.services``). When the session ends, the
 servers it started get a scaled while to stop; any left after that are listed, stopped, and, with ``CI`` set,
 fail the run. Servers in use by other runs or users are never touched.
@@ -30,7 +30,7 @@ MUST_RUN = {"service", "browser"}
 SESSION_VARIABLE = "COURSE_TEST_SESSION"
 LEAK_GRACE = 10  # seconds (scaled) the servers get to stop after the last test
 # What counts as a server: by process name, or by a word of a Python process's command line.
-DATABASES = {"postgres", "redis-server"}
+DATABASES = {"postgres", "valkey-server"}
 SERVER_NAMES = {"jupyterhub", "configurable-http-proxy"}
 SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyterlab", "jupyter-lab", "jupyterhub",
                 "course.components.services import _watch")
@@ -177,7 +177,7 @@ def _identity(process: psutil.Process) -> tuple[int, float]:
 
 def session_servers(tag: str) -> list[psutil.Process]:
     """The server processes this session left: those carrying its tag in their environment, and PostgreSQL or
-    Redis servers it started whose owner is gone (they overwrite their environment with their process titles,
+    Valkey servers it started whose owner is gone (they overwrite their environment with their process titles,
     so for them the marker is the course's folder and its owner file, see course.components.services)."""
     from course.components import services
 
@@ -222,7 +222,7 @@ def pytest_sessionfinish(session, exitstatus):
     for process in left:
         with contextlib.suppress(psutil.Error):
             lines.append(f"  pid {process.pid}: {' '.join(process.cmdline())[:160]}")
-    services.clean_orphans()  # PostgreSQL and Redis: stopped cleanly, their folders removed
+    services.clean_orphans()  # PostgreSQL and Valkey: stopped cleanly, their folders removed
     for process in left:
         with contextlib.suppress(psutil.Error):
             process.kill()

