@@ -155,6 +155,9 @@ def _problem(status: int, detail: str, **extra) -> Message:
     return _reply(status, doc, content_type="application/problem+json")
 
 
+REDIRECTS = {301, 302, 303, 307, 308}  # the flaky route's redirects: back to the same URL
+
+
 class _DemoApp:
     """The routes of the demo server; state (books, sessions, hit counts) lives here, per server."""
 
@@ -320,17 +323,20 @@ class _DemoApp:
             return _reply(200, dict(self.sessions[token]), headers=headers)
 
     def flaky(self, request, key):
-        """Fail the first ``fail`` requests for ``key`` with ``status`` (503 by default), then succeed."""
+        """Fail the first ``fail`` requests for ``key`` with ``status`` (503 by default), then succeed. A
+        redirect status sends the client back to the same URL: a client that follows redirects loops."""
         try:
             fail, status = int(request.query.get("fail", 2)), int(request.query.get("status", 503))
         except ValueError:
             return _problem(422, "fail and status must be whole numbers")
-        if not 0 <= fail <= 100 or not 400 <= status <= 599:
-            return _problem(422, "fail is between 0 and 100, and status between 400 and 599")
+        if not 0 <= fail <= 100 or not (400 <= status <= 599 or status in REDIRECTS):
+            return _problem(422, "fail is between 0 and 100, and status between 400 and 599 or a redirect "
+                            f"({', '.join(map(str, sorted(REDIRECTS)))})")
         with self.lock:
             hits = self.flaky_hits[key] = self.flaky_hits.get(key, 0) + 1
         if hits <= fail:
             extra = [("Retry-After", "1")] if status in (429, 503) else []
+            extra += [("Location", request.target)] if status in REDIRECTS else []
             return _problem(status, f"failure {hits} of {fail} for {key!r}", hits=hits) | extra
         return _reply(200, {"key": key, "hits": hits, "method": request.method})
 

@@ -79,7 +79,7 @@ def run_test_cell(name: str, func, grade_id: str, source: str) -> BaseException 
 
 # ---------------------------------------------------------------------- alternative correct solutions
 _LOG_LINE = re.compile(
-    r'(?P<ip>\S+) \S+ \S+ \[[^\]]*\] "(?P<method>\S+) (?P<target>\S+) \S+" (?P<status>\d{3}) (?P<size>\d+|-)'
+    r'(?P<ip>\S+) \S+ \S+ \[[^\]]*\] "(?P<method>\S+) (?P<target>\S+) \S+" (?P<status>[0-9]{3}) (?P<size>[0-9]+|-)'
     r'(?: "[^"]*" "[^"]*")?'
 )
 
@@ -166,7 +166,7 @@ ALTERNATIVES = {
 # Each wrong answer is a correct solution with one mistake a learner plausibly makes, switched on by a flag.
 def parse_log_line_with(line, *, first_question_mark=True, dash_size=0, status_range=True, digits_only=True,
                         status_type=int, combined=True, head_check=True, int_status=False, int_size=False,
-                        method_case=str):
+                        method_case=str, ascii_digits=True):
     text = line.strip()
     if combined:
         parts = text.split('"')
@@ -185,6 +185,8 @@ def parse_log_line_with(line, *, first_question_mark=True, dash_size=0, status_r
             raise ValueError("bad status")
     elif not status.isdigit() or len(status) != 3 or status_range and not 100 <= int(status) <= 599:
         raise ValueError("bad status")
+    if ascii_digits and not (status + size).isascii():  # without it: isdigit() and int() take '２００' as 200
+        raise ValueError("not 0-9")
     if size != "-" and int_size and int(size) < 0:  # int() and a sign check: '+15' and '1_5' get through
         raise ValueError("bad size")
     if size != "-" and digits_only and not int_size and not size.isdigit():
@@ -352,6 +354,7 @@ WRONG_ANSWERS = {
         _wrong(parse_log_line_with, int_status=True),
         _wrong(parse_log_line_with, int_size=True),
         _wrong(parse_log_line_with, method_case=str.upper),
+        _wrong(parse_log_line_with, ascii_digits=False),
         parse_log_line_upper_method_only,
     ],
     "count_status_classes": [

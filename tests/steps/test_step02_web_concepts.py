@@ -226,6 +226,15 @@ def test_a_differently_written_solution_passes(base, function):
     assert failing_cells(base, function, ALTERNATIVES[function]) == {}
 
 
+def test_a_retry_catching_connect_errors_and_timeouts_passes(base):
+    """Retrying after the network errors a learner names one by one (a subset of httpx.TransportError) is
+    as right as the text asks: only errors that are no network error at all must not be retried."""
+    source = ANSWERS["request_with_retry"]
+    assert "except httpx.TransportError:" in source
+    source = source.replace("except httpx.TransportError:", "except (httpx.ConnectError, httpx.TimeoutException):")
+    assert failing_cells(base, "request_with_retry", source) == {}
+
+
 def test_status_for_may_answer_with_httpstatus_members(base):
     """The setup imports HTTPStatus and its members are ints: answering HTTPStatus.CREATED gets full marks."""
     members = ANSWERS["status_for"] + _wrap("status_for", "return HTTPStatus(_right(*args))")
@@ -366,6 +375,8 @@ MUTANTS += [("request_with_retry", what, changes) for what, changes in [
     ("retries any method but POST and PATCH", [("tries = attempts if method in idempotent else 1",
                                                 'tries = attempts if method not in ("POST", "PATCH") else 1')]),
     ("retries after any exception", [("except httpx.TransportError:", "except Exception:")]),
+    ("retries after any httpx.RequestError", [("except httpx.TransportError:", "except httpx.RequestError:")]),
+    ("retries after any httpx.HTTPError", [("except httpx.TransportError:", "except httpx.HTTPError:")]),
     ("TRACE not retried", [('"OPTIONS", "TRACE", "PUT"', '"OPTIONS", "PUT"')]),
 ]]
 

@@ -630,6 +630,8 @@ def test_client_address_trusts_forwarded_for_only_from_a_configured_proxy(projec
 
 LOGIN_LIMITS = """\
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 from tasktrack import security
 from tasktrack.app import create_app
@@ -654,12 +656,23 @@ print("address", [login(at("198.51.100.50"), f"u{i}@example.org", "guess") for i
 proxy = at("10.0.0.7")
 print("proxied", [login(proxy, f"p{i}@example.org", "guess", f"203.0.113.{i}") for i in range(4)])
 print("forged", [login(proxy, f"q{i}@example.org", "guess", f"6.6.6.{i}, 203.0.113.99") for i in range(4)])
+# Eight guesses at one account at the same moment, from eight addresses: the code counts each attempt before
+# it checks the password (its comment says so), so no more than the limit can get a 401.
+at("198.51.100.2").post("/users", json={"email": "carol@example.org", "password": "right password"})
+start = threading.Barrier(8)
+def guess(i):
+    client = at(f"198.51.100.{60 + i}")
+    start.wait()
+    return login(client, "carol@example.org", f"guess {i}")
+with ThreadPoolExecutor(8) as pool:
+    print("concurrent", sorted(pool.map(guess, range(8))))
 """
 
 
 @pytest.mark.service
 def test_only_failed_logins_count_per_account_and_per_client_address(project, tmp_path):
-    """Bob's right logins never count; guesses count per account and per address; X-Forwarded-For via a proxy."""
+    """Bob's right logins never count; guesses count per account and per address, also when they arrive at
+    the same moment; X-Forwarded-For only via a proxy."""
     script = tmp_path / "limits.py"
     script.write_text(LOGIN_LIMITS)
     result = subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'limits.db'}", _redis_url(6)],
@@ -672,6 +685,7 @@ def test_only_failed_logins_count_per_account_and_per_client_address(project, tm
     assert lines["address"] == "[401, 401, 401, 429]"  # one address, four accounts
     assert lines["proxied"] == "[401, 401, 401, 401]"  # four clients behind one proxy: not one global limit
     assert lines["forged"] == "[401, 401, 401, 429]"  # a forged left-most hop does not make a new client
+    assert lines["concurrent"] == "[401, 401, 401, 429, 429, 429, 429, 429]"  # 8 guesses at once: still 3
 
 
 def test_project_tests_run_on_postgresql_not_sqlite(project):
