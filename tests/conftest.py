@@ -55,7 +55,8 @@ def pytest_runtest_makereport(item, call):
 SHARED_MODULE_FIXTURES = {
     "tests/classroom/test_core.py",            # released: a class folder with step 01 released
     "tests/classroom/test_hub.py",             # class_python: the class Python, built in /tmp
-    "tests/steps/test_step03_backend_frameworks.py",   # executed_lesson: a kernel run of the lesson
+    "tests/steps/step03_backend_frameworks/test_frameworks.py",   # executed_lesson: a kernel run of the lesson
+    "tests/steps/step03_backend_frameworks/test_security.py",     # graded: one shell that ran exercise 03b's setup
     "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
@@ -86,7 +87,8 @@ LONGEST_FIRST = [
     "tests/grading/test_grader.py",
     "tests/test_cli.py",
     "tests/test_notebooks.py",
-    "tests/steps/test_step03_backend_frameworks.py",
+    "tests/steps/step03_backend_frameworks/test_frameworks.py",
+    "tests/steps/step03_backend_frameworks/test_security.py",
     "tests/steps/test_step06_open_source.py",
     "tests/steps/test_step07_formal_education.py",
 ]

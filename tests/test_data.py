@@ -63,6 +63,11 @@ def figure_records() -> list[dict]:
     storage = data.load("password_storage.yaml")
     dated = storage["source_date"] if storage["source_date"] is not None else f"retrieved {storage['retrieved']}"
     add("password_storage.yaml", storage["source"], dated, storage["retrieved"], source_url=storage["url"])
+    top10 = data.load("owasp_top10.yaml")
+    add("owasp_top10.yaml", top10["source"], top10["source_date"], top10["retrieved"], source_url=top10["url"])
+    newer = top10["newer_edition"]
+    add("owasp_top10.yaml newer_edition", newer["name"], f"retrieved {newer['retrieved']}", newer["retrieved"],
+        second_hand=newer["second_hand"], via=newer["via"], via_url=newer["via_url"])
     return records
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 # shows. A lesson is the suite's slowest thing to run, so these run there only, not twice.
 RUN_BY_STEP_TESTS = {
     "02-web-concepts": "tests/steps/test_step02_web_concepts.py",
-    "03-backend-frameworks": "tests/steps/test_step03_backend_frameworks.py",
+    "03-backend-frameworks": "tests/steps/step03_backend_frameworks/test_frameworks.py",
     "04-databases": "tests/steps/step04_databases/test_relational.py",
     "05-build-projects": "tests/steps/test_step05_build_projects.py",
 }

@@ -1,4 +1,4 @@
-"""Step 03 (back-end frameworks): course.steps.step03_backend_frameworks, its data, the exercise's tests, a fuzz, the lesson.
+"""Step 03 (back-end frameworks): course.steps.step03_backend_frameworks.frameworks, its data, the exercise's tests, a fuzz, the lesson.
 
 - ``MemoryStore`` and the framework table, as the lesson and the exercise use them.
 - The exercise's test cells, run in-process on the solution's code: the solution passes each; plausible
@@ -36,8 +36,7 @@ from schemathesis.checks import (
 
 from course import data
 from course.platform import paths
-from course.steps import step03_backend_frameworks as frameworks
-from course.steps.step03_backend_frameworks import DuplicateError, MemoryStore
+from course.steps.step03_backend_frameworks import DuplicateError, MemoryStore, frameworks
 
 STEM = "03-backend-frameworks"
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
