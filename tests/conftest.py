@@ -87,7 +87,7 @@ LONGEST_FIRST = [
     "tests/test_cli.py",
     "tests/test_notebooks.py",
     "tests/steps/test_step03_backend_frameworks.py",
-    "tests/steps/test_step06_open_source.py",
+    "tests/steps/step06_open_source/test_repos.py",
     "tests/steps/test_step07_formal_education.py",
 ]
 
