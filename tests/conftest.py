@@ -89,7 +89,7 @@ LONGEST_FIRST = [
     "tests/test_notebooks.py",
     "tests/steps/step03_backend_frameworks/test_frameworks.py",
     "tests/steps/step03_backend_frameworks/test_security.py",
-    "tests/steps/test_step06_open_source.py",
+    "tests/steps/step06_open_source/test_repos.py",
     "tests/steps/test_step07_formal_education.py",
 ]
 

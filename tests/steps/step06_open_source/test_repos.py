@@ -1,4 +1,4 @@
-"""course.steps.step06_open_source (real git, isolated from the user's config), the licence data, and step 06's hidden tests.
+"""course.steps.step06_open_source.repos (real git, isolated from the user's config), the licence data, and step 06's hidden tests.
 
 Every test here runs the real git program: they are ``service`` tests, and in CI a skip counts as a failure.
 The last group runs the exercise's own test cells against other correct answers (which must pass) and
