@@ -82,3 +82,12 @@ def test_tests_mirror_the_package():
         assert target.with_suffix(".py").is_file() or target.is_dir() or (
             folder == Path("steps") and name in stems
         ), f"{test.relative_to(REPO)} names no module of course/{folder}/ and no step"
+
+
+def test_the_schedulers_lists_name_only_test_files_that_exist():
+    """tests/conftest.py's SHARED_MODULE_FIXTURES and LONGEST_FIRST name files by path: a moved or renamed test
+    file silently drops out of them (its module fixture is rebuilt on both workers, or it runs last)."""
+    import conftest
+
+    named = set(conftest.SHARED_MODULE_FIXTURES) | set(conftest.LONGEST_FIRST)
+    assert sorted(path for path in named if not (REPO / path).is_file()) == []
