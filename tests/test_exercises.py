@@ -39,3 +39,46 @@ def test_every_test_cell_is_documented_and_worth_points(stem):
         meta = cell.metadata["nbgrader"]
         assert meta.get("points", 0) > 0, meta["grade_id"]
         assert cell.source.lstrip().startswith(('"""', "'''")), f"{meta['grade_id']} has no docstring"
+
+
+# Exercises whose test cells list every failing check (issue 19): the rest may still stop at the first.
+LISTS_EVERY_FAILURE = ["01-programming-basics", "02-web-concepts", "08-portfolio", "09-practical-experience"]
+CHECKS = {"check", "check_that", "check_raises"}
+
+
+def _checks_outside_all_checks(source: str) -> list[int]:
+    """Line numbers of check calls not lexically inside a ``with all_checks():`` block."""
+    import ast
+
+    outside = []
+
+    def visit(node, inside: bool):
+        if isinstance(node, ast.With) and any(isinstance(item.context_expr, ast.Call)
+                                              and getattr(item.context_expr.func, "id", "") == "all_checks"
+                                              for item in node.items):
+            inside = True
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in CHECKS and not inside:
+            outside.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    visit(ast.parse(source), False)
+    return outside
+
+
+@pytest.mark.parametrize("stem", LISTS_EVERY_FAILURE)
+def test_a_test_cell_with_several_checks_lists_every_failure(stem):
+    """Feedback names every failing check of a part, not only the first: each check of a test cell with more
+    than one runs inside ``with all_checks():``."""
+    import nbformat
+
+    nb = nbformat.read(paths.solution_path(stem), as_version=4)
+    stopping = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        calls = [line for line in cell.source.splitlines() if any(f"{name}(" in line for name in CHECKS)]
+        if len(calls) > 1 and (lines := _checks_outside_all_checks(cell.source)):
+            stopping[meta["grade_id"]] = lines
+    assert not stopping, f"checks outside all_checks() (cell: line numbers): {stopping}"

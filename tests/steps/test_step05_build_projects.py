@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from functools import partial
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -713,6 +714,14 @@ def test_project_tests_run_on_postgresql_not_sqlite(project):
 # - F cache: the decoded list tested for truth (a cached empty list counts as a miss).
 # - G rate limit: no EXPIRE; an EXPIRE of 1 s; right: EXPIRE until the window's end, rounded up.
 # - H settings: 0 accepted as a whole number > 0.
+# - I accounts: a taken address 400; login held to the sign-up rules (a pair the sign-up would refuse
+#   answered 422, not 401); a wrong password 403; extra fields accepted; expires_in fixed at 3600; the
+#   sign-up answer carrying the hash. Right: 401 without WWW-Authenticate; the body checked by a strict
+#   pydantic model (its own 422 detail).
+# - J bookmarks: another user's bookmark 403; DELETE answered 200 with a body; no forget_list after a DELETE;
+#   the cached (untagged) list served for ?tag=; a tagged list cached under the list's key; one rate-limit
+#   counter for everyone. Right: DELETE returning None (FastAPI sends the 204); ?tag= filtered from the
+#   cached list.
 # - K retries: a 500 retried like a 503.
 # - L circuit breaker: a success does not reset the count of failures in a row.
 
@@ -779,6 +788,34 @@ def _pbkdf2(iterations: int, name: str = "sha256", compare: str = "hmac.compare_
     return PBKDF2.replace("{iterations}", str(iterations)).replace("{name}", name).replace("{compare}", compare)
 
 
+def _varied_all(grade_id: str, changes: list[tuple[str, str]]) -> str:
+    source = _reference(grade_id)
+    for old, new in changes:
+        assert source.count(old) == 1, (grade_id, old)
+        source = source.replace(old, new)
+    return source
+
+
+CREDENTIALS_BY_HAND = """    def credentials(body, *, strict):
+        if not isinstance(body, dict) or set(body) != {"email", "password"} or \\
+                not all(isinstance(body[k], str) for k in body):
+            raise HTTPException(422, "send exactly an email and a password, as strings")
+"""
+CREDENTIALS_BY_MODEL = """    from pydantic import BaseModel, ConfigDict, ValidationError
+
+    class Credentials(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        email: str
+        password: str
+
+    def credentials(body, *, strict):
+        try:
+            Credentials.model_validate(body)
+        except ValidationError as error:
+            raise HTTPException(422, "; ".join(problem["msg"] for problem in error.errors())) from None
+"""
+
+
 EXERCISE_05_VARIANTS = [
     ("clean_bookmark_tests", "clean_bookmark", "scheme-case-sensitive",
      lambda: _varied("clean_bookmark", 'parts.scheme.lower() not in {"http", "https"}',
@@ -815,6 +852,43 @@ EXERCISE_05_VARIANTS = [
                          "def allow(", "import math\n\n\ndef allow(", 1), True),
     ("settings_tests", "settings", "zero-accepted",
      lambda: _varied("settings", "if not raw.isdigit() or int(raw) <= 0:", "if not raw.isdigit():"), False),
+    *[("http_accounts_tests", "http_api", name, partial(_varied_all, "http_api", changes), passes)
+      for name, changes, passes in [
+          ("taken-address-400", [("HTTPException(409,", "HTTPException(400,")], False),
+          ("login-held-to-sign-up-rules", [("strict=False)", "strict=True)")], False),
+          ("wrong-password-403", [('HTTPException(401, "wrong e-mail', 'HTTPException(403, "wrong e-mail')], False),
+          ("extra-fields-accepted", [('set(body) != {"email", "password"}', 'not {"email", "password"} <= set(body)')],
+           False),
+          ("expires-in-fixed", [('"expires_in": settings.token_ttl}', '"expires_in": 3600}')], False),
+          ("sign-up-answer-carries-the-hash", [('return {"id": user_id, "email": email.strip().lower()}',
+                                                 'return {"id": user_id, "email": email.strip().lower(), '
+                                                 '"password_hash": find_user(engine, email)[1]}')], False),
+          ("401-without-www-authenticate", [('"wrong e-mail or password", headers={"WWW-Authenticate": "Bearer"})',
+                                             '"wrong e-mail or password")')], True),
+          ("credentials-by-a-strict-pydantic-model", [(CREDENTIALS_BY_HAND, CREDENTIALS_BY_MODEL)], True),
+      ]],
+    *[("http_bookmarks_tests", "http_api", name, partial(_varied_all, "http_api", changes), passes)
+      for name, changes, passes in [
+          ("another-users-bookmark-403", [('raise HTTPException(404, "no such bookmark")\n        return found',
+                                           'raise HTTPException(403, "not yours")\n        return found')], False),
+          ("delete-answers-200", [('@app.delete("/bookmarks/{bookmark_id}", status_code=204)',
+                                   '@app.delete("/bookmarks/{bookmark_id}")'),
+                                  ("return Response(status_code=204)", 'return {"deleted": bookmark_id}')], False),
+          ("no-forget-after-delete", [("        if store is not None:\n            forget_list(store, user_id)\n"
+                                       "        return Response(status_code=204)", "        return Response(status_code=204)")],
+           False),
+          ("cached-list-for-a-tag", [("if tag is not None or store is None:", "if store is None:")], False),
+          ("tagged-list-cached-as-the-list", [("if tag is not None or store is None:", "if store is None:"),
+                                              ("lambda: list_bookmarks(engine, user_id))",
+                                               "lambda: list_bookmarks(engine, user_id, tag))")], False),
+          ("one-counter-for-everyone", [('f"user:{user_id}"', '"everyone"')], False),
+          ("delete-returns-none", [("return Response(status_code=204)", "return None")], True),
+          ("tag-filtered-from-the-cached-list", [(
+              "        return cached_list(store, user_id, lambda: list_bookmarks(engine, user_id))",
+              "        listed = cached_list(store, user_id, lambda: list_bookmarks(engine, user_id))\n"
+              '        return [b for b in listed if tag.strip().lower() in b["tags"]] if tag is not None else listed'),
+              ("if tag is not None or store is None:", "if store is None:")], True),
+      ]],
     ("retries_tests", "retries", "500-retried",
      lambda: _varied("retries", "not in {502, 503, 504}", "not in {500, 502, 503, 504}"), False),
     ("circuit_breaker_tests", "circuit_breaker", "success-keeps-the-count",

@@ -293,7 +293,7 @@ def test_part_d_feedback_shows_both_the_count_found_and_the_wrong_ids(part_runne
 
     cell = graded_cells(STEM)["review_findings_every_problem"]
     namespace = {"FINDINGS": {"sql-injection", "no-timeout", "debug-leftover"}}
-    exec("from course import check, check_that", namespace)  # noqa: S102
+    exec("from course import all_checks, check, check_that", namespace)  # noqa: S102
     with pytest.raises(AssertionError) as failed:
         exec(cell, namespace)  # noqa: S102 - the exercise's own test cell
     assert "2 of the diff's problems named" in str(failed.value)
