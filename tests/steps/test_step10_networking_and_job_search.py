@@ -132,6 +132,14 @@ def test_the_exercise_states_the_rules_its_hidden_checks_demand():
     assert "SITUATION : s1" in cells["to_star_splits_notes"]
     assert "Leave `figures` as it was" in cells["share_change_instructions"]
     assert "the input frame is not changed" in cells["share_change_rules"]
+    # Parts F to H: what their hidden checks hold the learner to
+    assert "a run of whitespace (a line break too) counts as one space" in cells["cv_instructions"]
+    assert '`"Worked on"` does, `"Worked overtime"` does not' in cells["cv_instructions"]
+    assert "Call `is_bad` only with `1 ≤ v ≤ n`" in cells["phone_screen_instructions"]
+    assert "also when `n` is 0" in cells["phone_screen_instructions"]
+    assert "At most `4 × len(nums) + 10` operations" in cells["phone_screen_instructions"]
+    assert "(a day has 86,400 seconds)" in cells["design_instructions"]
+    assert "the checks pass other assumptions too" in cells["design_instructions"]
 
 
 def test_a_valueerror_on_a_valid_input_fails_a_check_that_names_the_input(capsys):
