@@ -1,4 +1,5 @@
-"""course.steps.step10_networking_and_job_search and its data files: every figure sourced and dated, the STAR rubric, the week-plan check."""
+"""course.steps.step10_networking_and_job_search and its data files (every figure sourced and dated), the STAR
+rubric, and the exercise's hidden tests against plausible wrong answers and other correct ones."""
 
 from __future__ import annotations
 
@@ -114,34 +115,6 @@ def test_star_problems_needs_exactly_the_four_parts():
     assert jobsearch.star_problems({**GOOD_STAR, "extra": "x"})
 
 
-ACTIVITIES = [
-    {"name": "meetup", "minutes": 120, "per_week": 1, "days": ["Thu"]},
-    {"name": "forum", "minutes": 20, "per_week": 2},
-]
-AVAILABLE = {"Mon": 30, "Thu": 150}
-
-
-def _plan(**days):
-    return {day: list(days.get(day, [])) for day in jobsearch.WEEKDAYS}
-
-
-def test_schedule_problems_accepts_a_valid_plan():
-    assert jobsearch.schedule_problems(_plan(Mon=["forum"], Thu=["meetup", "forum"]), ACTIVITIES, AVAILABLE) == []
-
-
-@pytest.mark.parametrize(("plan", "fragment"), [
-    (_plan(Mon=["forum"], Tue=["meetup"], Thu=["forum"]), "cannot happen on Tue"),
-    (_plan(Thu=["meetup", "forum", "forum"]), "more than once"),
-    (_plan(Mon=["forum", "forum"], Thu=["meetup"]), "40 minutes planned, 30 available"),
-    (_plan(Mon=["forum"], Thu=["meetup"]), "planned 1 times; it needs 2"),
-    (_plan(Mon=["forum"], Thu=["meetup", "forum", "yoga"]), "not one of the activities"),
-    ({"Mon": ["forum"]}, "one key per weekday"),
-])
-def test_schedule_problems_names_each_broken_rule(plan, fragment):
-    problems = jobsearch.schedule_problems(plan, ACTIVITIES, AVAILABLE)
-    assert any(fragment in p for p in problems), problems
-
-
 # --- the exercise: rules its hidden checks hold the learner to are stated, failures name the input -----------
 
 def _exercise_cells():
@@ -159,6 +132,14 @@ def test_the_exercise_states_the_rules_its_hidden_checks_demand():
     assert "SITUATION : s1" in cells["to_star_splits_notes"]
     assert "Leave `figures` as it was" in cells["share_change_instructions"]
     assert "the input frame is not changed" in cells["share_change_rules"]
+    # Parts F to H: what their hidden checks hold the learner to
+    assert "a run of whitespace (a line break too) counts as one space" in cells["cv_instructions"]
+    assert '`"Worked on"` does, `"Worked overtime"` does not' in cells["cv_instructions"]
+    assert "Call `is_bad` only with `1 ≤ v ≤ n`" in cells["phone_screen_instructions"]
+    assert "also when `n` is 0" in cells["phone_screen_instructions"]
+    assert "At most `4 × len(nums) + 10` operations" in cells["phone_screen_instructions"]
+    assert "(a day has 86,400 seconds)" in cells["design_instructions"]
+    assert "the checks pass other assumptions too" in cells["design_instructions"]
 
 
 def test_a_valueerror_on_a_valid_input_fails_a_check_that_names_the_input(capsys):
@@ -195,44 +176,6 @@ def test_no_unsourced_claim_about_how_jobs_are_filled_or_screened():
     assert "how many do is not measured" in part_d
 
 
-# --- random weeks and the exhaustive search that grades the planner on them -----------------------------------
-
-def _brute_force(activities, available):
-    """Every combination of days with time enough for one session, for every activity at once (itertools.product,
-    nothing else pruned); None when there are too many combinations for a quick test."""
-    import itertools
-    import math
-
-    options = [list(itertools.combinations([d for d in a.get("days") or jobsearch.WEEKDAYS
-                                            if available.get(d, 0) >= a["minutes"]], a["per_week"]))
-               for a in activities]
-    if math.prod(len(o) for o in options) > 20_000:
-        return None
-    for choice in itertools.product(*options):
-        used = dict.fromkeys(jobsearch.WEEKDAYS, 0)
-        for activity, days in zip(activities, choice, strict=True):
-            for day in days:
-                used[day] += activity["minutes"]
-        if all(used[day] <= available.get(day, 0) for day in jobsearch.WEEKDAYS):
-            return True
-    return False
-
-
-def test_random_weeks_are_the_same_for_a_seed_and_their_feasibility_is_exact():
-    weeks = jobsearch.random_weeks(2026, 300)
-    assert weeks == jobsearch.random_weeks(2026, 300)
-    assert weeks != jobsearch.random_weeks(2027, 300)
-    feasible = sum(f for *_, f in weeks)
-    assert 150 <= feasible <= 280, feasible          # both kinds of week are graded, many of each
-    compared = 0
-    for activities, available, found in weeks:
-        expected = _brute_force(activities, available)
-        if expected is not None:
-            assert found is expected, (activities, available)
-            compared += 1
-    assert compared >= 200, compared
-
-
 def test_stored_values_reads_every_table_from_a_new_process(tmp_path):
     import sqlite3
 
@@ -253,12 +196,14 @@ def test_stored_values_reads_every_table_from_a_new_process(tmp_path):
 STEM = "10-networking-and-job-search"
 
 
+ANSWERS = ["setup", "tracker_statuses", "tracker", "due_follow_ups", "match_score_skills", "match_score", "to_star"]
+
+
 @pytest.fixture(scope="module")
 def part_runner():
     from factories import part_runner as run_parts
 
-    with run_parts(STEM, ["setup", "tracker_statuses", "tracker", "due_follow_ups", "match_score_skills",
-                          "match_score", "to_star", "plan_week_example", "plan_week"]) as run:
+    with run_parts(STEM, ANSWERS) as run:
         yield run
 
 
@@ -351,87 +296,252 @@ def test_part_e_a_label_needs_its_colon(part_runner):
     assert part_runner("to_star_splits_notes")
 
 
-# The "smarter greedy" of issue 19: most constrained sessions first, longest first, each on the allowed day with
-# the most time left; no undo. It plans every hand-picked week of the exercise.
-WORST_FIT_GREEDY = '''
-def plan_week(activities, available):
-    days = jobsearch.WEEKDAYS
-    left = {day: available.get(day, 0) for day in days}
-    plan = {day: [] for day in days}
-    sessions = []
-    for activity in activities:
-        allowed = [d for d in days if d in (activity.get("days") or days)]
-        sessions += [(activity, allowed)] * activity["per_week"]
-    sessions.sort(key=lambda s: (len(s[1]), -s[0]["minutes"]))
-    for activity, allowed in sessions:
-        free = [d for d in allowed if activity["name"] not in plan[d] and left[d] >= activity["minutes"]]
-        if not free:
-            raise ValueError("no plan")
-        day = max(free, key=lambda d: left[d])
-        plan[day].append(activity["name"])
-        left[day] -= activity["minutes"]
-    return plan
+
+
+# --- Parts F to H: the hidden tests run with plain exec on a copy of the setup's namespace (no IPython shell to
+# reset): these parts use nothing of parts A to E, and a run costs milliseconds instead of about a second.
+
+LATE_ANSWERS = ["cv_weak_starts", "bullet_problems", "my_cv", "first_bad", "best_window", "complexity_debrief",
+                "design_assumptions", "capacity", "my_decisions"]
+
+
+@pytest.fixture(scope="module")
+def quick():
+    from factories import graded_cells, without_solution_markers
+
+    cells = graded_cells(STEM)
+    base = {"__name__": "__main__"}
+    exec(compile(cells["setup"], "setup", "exec"), base)  # noqa: S102 - the exercise's own setup cell
+
+    def run(test_id: str, **answers: str) -> bool:
+        namespace = dict(base)
+        for grade_id in LATE_ANSWERS:
+            source = answers[grade_id] if grade_id in answers else without_solution_markers(cells[grade_id])
+            exec(compile(source, grade_id, "exec"), namespace)  # noqa: S102 - an answer under test
+        try:
+            exec(compile(cells[test_id], test_id, "exec"), namespace)  # noqa: S102 - the exercise's test cell
+        except Exception:  # noqa: BLE001 - a failed check (AssertionError) or an error in the answer: no marks
+            return False
+        return True
+
+    return run
+
+
+# --- Part F: the bullet rubric and the learner's CV ------------------------------------------------------------
+
+def _replace(grade_id: str, old: str, new: str) -> str:
+    source = _answer(grade_id)
+    assert old in source, (grade_id, old)
+    return source.replace(old, new)
+
+
+BULLET_BY_WORDS = '''
+def bullet_problems(text):
+    words = str(text).lower().split()
+    joined = " " + " ".join(words) + " "
+    found = []
+    if len(words) < 4 or len(words) > 30:
+        found.append("length")
+    if not any(ch.isdigit() and ch in "0123456789" for ch in joined):
+        found.append("number")
+    padded = re.sub(r"[^\\w-]", " ", joined)
+    if any(f" {word} " in f" {padded} " for word in jobsearch.cv.BUZZWORDS):
+        found.append("buzzword")
+    if any(words[:len(o.split())] == o.split() for o in WEAK_STARTS):
+        found.append("weak start")
+    return found
 '''
 
-# Another correct planner: day by day, each day a group of the activities still needed (largest group first).
-BY_DAYS = '''
+
+@pytest.mark.parametrize(("answer", "rules", "edges"), [
+    (None, True, True),
+    (BULLET_BY_WORDS, True, True),
+    (("flat = \" \".join(str(text).lower().split())", "flat = str(text).lower()"), True, False),
+    (("re.search(rf\"(?<![\\w-]){re.escape(word)}(?![\\w-])\", flat)", "word in flat"), True, False),
+    (("re.match(rf\"{re.escape(opening)}(?![\\w-])\", flat)", "flat.startswith(opening)"), True, False),
+    (("re.match(rf\"{re.escape(opening)}(?![\\w-])\", flat)", "flat.split()[:1] == opening.split()[:1]"),
+     True, False),
+    (("    if not re.search(r\"[0-9]\", flat):\n        problems.append(\"number\")\n", ""), False, True),
+    (("if not 4 <= len(flat.split()) <= 30:", "if not 4 < len(flat.split()) < 30:"), True, False),
+], ids=["reference", "word lists", "no whitespace runs", "substring buzzword", "startswith", "first word only",
+        "no number rule", "strict bounds"])
+def test_part_f_bullet_rubric_wrong_answers_lose_marks(quick, answer, rules, edges):
+    if isinstance(answer, tuple):
+        answer = _replace("bullet_problems", *answer)
+    answers = {} if answer is None else {"bullet_problems": answer}
+    assert quick("bullet_problems_rules", **answers) is rules
+    assert quick("bullet_problems_edges", **answers) is edges
+
+
+def test_part_f_the_cv_is_graded_on_the_rubric_and_a_local_portfolio_path_counts(quick, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert quick("my_cv_passes_the_rubric")
+    assert "Alex Example" in (tmp_path / "cv.html").read_text()
+    (tmp_path / "cv.html").unlink()
+    cv = _answer("my_cv")
+    buzz = cv.replace("Back-end developer in training", "Passionate back-end developer in training")
+    assert not quick("my_cv_passes_the_rubric", my_cv=buzz)
+    assert not (tmp_path / "cv.html").exists(), "a CV that fails the rubric is not rendered"
+    local = cv.replace('"url": "https://github.com/alex-example/booking-api"', '"url": "portfolio/index.html"')
+    assert not quick("my_cv_passes_the_rubric", my_cv=local)          # the page is not in the folder
+    (tmp_path / "portfolio").mkdir()
+    (tmp_path / "portfolio" / "index.html").write_text("<h1>booking-api</h1>")
+    assert quick("my_cv_passes_the_rubric", my_cv=local)              # now it is: a local link counts
+    absolute = cv.replace('"url": "https://github.com/alex-example/booking-api"', f'"url": "{tmp_path}/portfolio"')
+    assert not quick("my_cv_passes_the_rubric", my_cv=absolute)
+    no_numbers = re.sub(r"\d+(?=[^\n]*\", *$|[^\n]*\"\])", "many", cv, flags=re.M)
+    assert no_numbers != cv and not quick("my_cv_passes_the_rubric", my_cv=no_numbers)
+    assert not quick("my_cv_passes_the_rubric", my_cv="MY_CV = {}")
+
+
+# --- Part G: the phone screen ----------------------------------------------------------------------------------
+
+FIRST_BAD_LINEAR = '''
+def first_bad(n, is_bad):
+    for v in range(1, n + 1):
+        if is_bad(v):
+            return v
+    return None
+'''
+FIRST_BAD_BISECT = '''
+import bisect
+
+
+def first_bad(n, is_bad):
+    v = bisect.bisect_left(range(1, n + 1), True, key=is_bad) + 1
+    return v if v <= n else None
+'''
+FIRST_BAD_RECURSIVE = '''
+def first_bad(n, is_bad, low=1, high=None):
+    high = n if high is None else high
+    if low > high:
+        return None
+    middle = (low + high) // 2
+    if is_bad(middle):
+        earlier = first_bad(n, is_bad, low, middle - 1)
+        return middle if earlier is None else earlier
+    return first_bad(n, is_bad, middle + 1, high)
+'''
+FIRST_BAD_CLOSED = '''
+def first_bad(n, is_bad):
+    low, high = 1, n
+    while low < high:
+        middle = (low + high) // 2
+        if is_bad(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low if is_bad(low) else None
+'''
+
+
+@pytest.mark.parametrize(("answer", "passes"), [
+    (None, True), (FIRST_BAD_BISECT, True), (FIRST_BAD_RECURSIVE, True),
+    (FIRST_BAD_LINEAR, False),
+    (FIRST_BAD_CLOSED, False),                                     # n = 0 calls is_bad(1)
+    (("low, high = 1, n + 1", "low, high = 1, n"), False),         # misses "bad only at n"
+    (("return low if low <= n else None", "return low"), False),   # n + 1 when none is bad
+], ids=["reference", "bisect", "recursive", "linear scan", "is_bad(1) on n=0", "misses the last", "n+1 for none"])
+def test_part_g_first_bad(quick, answer, passes):
+    if isinstance(answer, tuple):
+        answer = _replace("first_bad", *answer)
+    answers = {} if answer is None else {"first_bad": answer}
+    assert quick("first_bad_checks", **answers) is passes
+
+
+WINDOW_NAIVE = '''
+def best_window(nums, k):
+    if not 1 <= k <= len(nums):
+        raise ValueError("k")
+    return max(sum(nums[i:i + k]) for i in range(len(nums) - k + 1))
+'''
+WINDOW_PREFIX = '''
 import itertools
 
 
-def plan_week(activities, available):
-    days = jobsearch.WEEKDAYS
-    by_name = {a["name"]: a for a in activities}
-    need = {a["name"]: a["per_week"] for a in activities}
-    plan = {day: [] for day in days}
-
-    def fill(k):
-        if k == len(days):
-            return not any(need.values())
-        day, days_after = days[k], len(days) - k - 1
-        here = [n for n in need if need[n] and day in (by_name[n].get("days") or days)]
-        for size in range(len(here), -1, -1):
-            for group in itertools.combinations(here, size):
-                if sum(by_name[n]["minutes"] for n in group) > available.get(day, 0):
-                    continue
-                for n in group:
-                    need[n] -= 1
-                if all(left <= days_after for left in need.values()) and fill(k + 1):
-                    plan[day] = list(group)
-                    return True
-                for n in group:
-                    need[n] += 1
-        return False
-
-    if not fill(0):
-        raise ValueError("no plan fits this week")
-    return plan
+def best_window(nums, k):
+    if k < 1 or k > len(nums):
+        raise ValueError("k out of range")
+    prefix = [0, *itertools.accumulate(nums)]
+    return max(prefix[i + k] - prefix[i] for i in range(len(nums) - k + 1))
 '''
 
-# A planner that never gives up: it leaves out what does not fit instead of raising.
-NEVER_RAISES = WORST_FIT_GREEDY.replace('            raise ValueError("no plan")', "            continue")
+
+@pytest.mark.parametrize(("answer", "passes"), [
+    (None, True), (WINDOW_PREFIX, True),
+    (WINDOW_NAIVE, False),
+    (("for i in range(k, len(nums)):", "for i in range(k, len(nums) - 1):"), False),
+    (("best = window\n", "best = 0\n"), False),
+    (("if not 1 <= k <= len(nums):", "if k > len(nums):"), False),
+], ids=["reference", "prefix sums", "sum per window", "misses the last window", "starts from 0", "k=0 allowed"])
+def test_part_g_best_window(quick, answer, passes):
+    if isinstance(answer, tuple):
+        answer = _replace("best_window", *answer)
+    answers = {} if answer is None else {"best_window": answer}
+    assert quick("best_window_checks", **answers) is passes
 
 
-@pytest.mark.parametrize(("answer", "valid_plans", "impossible_weeks"), [
-    (None, True, True),
-    (BY_DAYS, True, True),
-    (WORST_FIT_GREEDY, False, True),
-    (NEVER_RAISES, False, False),
-], ids=["reference", "day by day", "worst-fit greedy", "never raises"])
-def test_part_f_is_graded_against_an_exhaustive_search(part_runner, answer, valid_plans, impossible_weeks):
-    answers = {} if answer is None else {"plan_week": answer}
-    assert part_runner("plan_week_valid_plans", **answers) is valid_plans
-    assert part_runner("plan_week_impossible_weeks", **answers) is impossible_weeks
+@pytest.mark.parametrize(("answers", "passes"), [
+    ({}, True),
+    ({"complexity_debrief": 'MY_COMPLEXITY = {"first_bad": "o( log(n) )", "best_window": "O(N)"}'}, True),
+    ({"complexity_debrief": 'MY_COMPLEXITY = {"first_bad": "O(n)", "best_window": "O(n)"}'}, False),
+    ({"complexity_debrief": 'MY_COMPLEXITY = {"first_bad": "O(log n)", "best_window": "O(n*k)"}'}, False),
+    ({"complexity_debrief": 'MY_COMPLEXITY = {"first_bad": "O(log n)"}'}, False),
+    # an honest debrief of a slow answer keeps its point (the answer loses its own)
+    ({"best_window": WINDOW_NAIVE, "complexity_debrief":
+      'MY_COMPLEXITY = {"first_bad": "O(log n)", "best_window": "O(n²)"}'}, True),
+    ({"best_window": WINDOW_NAIVE}, False),
+    ({"first_bad": FIRST_BAD_LINEAR}, False),
+], ids=["reference", "spelt differently", "linear search claimed", "not a class", "one missing",
+        "honest about a quadratic answer", "quadratic claimed linear", "linear claimed log"])
+def test_part_g_the_debrief_is_graded_against_the_measured_growth(quick, answers, passes):
+    assert quick("complexity_debrief_matches", **answers) is passes
 
 
-def test_the_worst_fit_greedy_plans_every_hand_picked_week_and_fails_some_random_ones():
-    namespace = {"jobsearch": jobsearch}
-    exec(WORST_FIT_GREEDY, namespace)  # noqa: S102 - a test's own planner
-    wrong = 0
-    for activities, available, feasible in jobsearch.random_weeks(2026, 300):
-        if feasible:
-            try:
-                wrong += bool(jobsearch.schedule_problems(namespace["plan_week"](activities, available),
-                                                          activities, available))
-            except ValueError:
-                wrong += 1
-    assert 1 <= wrong <= 30, wrong
+# --- Part H: capacity and trade-offs ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("old", "new", "passes"), [
+    (None, None, True),
+    ("    length = 1\n    while 62**length < links:\n        length += 1\n",
+     "    length = math.ceil(math.log(links, 62))\n", True),
+    ('"writes_per_s": writes,', '"writes_per_s": float(f"{writes:.3g}"),', True),       # rounded: 3 figures
+    ('a["new_links_per_day"] / 86_400', 'a["new_links_per_day"] / 100_000', False),     # "about 10^5 s a day"
+    ('links = a["new_links_per_day"] * 365 * a["years"]', 'links = a["new_links_per_day"] * 365', False),
+    ('"cache_bytes": a["hot_share"] * a["new_links_per_day"] * a["reads_per_write"] * a["record_bytes"]',
+     '"cache_bytes": a["hot_share"] * links * a["record_bytes"]', False),               # 20% of all storage
+    ('"read_bandwidth_bytes_per_s": reads * a["response_bytes"]',
+     '"read_bandwidth_bytes_per_s": reads * a["peak_factor"] * a["response_bytes"]', False),
+    ("    length = 1\n    while 62**length < links:\n        length += 1\n",
+     "    length = int(math.log(links, 62))\n", False),                                  # floor
+    ("    length = 1\n    while 62**length < links:\n        length += 1\n",
+     "    length = round(math.log(links, 62))\n", False),
+    ("    a = assumptions\n", "    a = jobsearch.design.ASSUMPTIONS\n", False),           # ignores its input
+], ids=["reference", "ceil of the log", "rounded", "1e5 seconds", "one year", "cache of storage", "peak bandwidth",
+        "floor length", "rounded length", "fixed assumptions"])
+def test_part_h_capacity(quick, old, new, passes):
+    answer = {} if old is None else {"capacity": "import math\n" + _replace("capacity", old, new)}
+    assert quick("capacity_checks", **answer) is passes
+
+
+HASH_KEY = [('{"choice": "counter in base 62",', '{"choice": "hash of the URL",'),
+            ("a counter never collides, and", "a hash of the URL is short, and")]
+
+
+@pytest.mark.parametrize(("changes", "passes"), [
+    ([], True),
+    ([('{"choice": "302",', '{"choice": "301",')], False),
+    ([('{"choice": "cache-aside",', '{"choice": "no cache",')], False),
+    ([("about 2,315 redirects", "many redirects")], False),
+    ([("about \"\n                         \"913 GB", "a lot of \"\n                         \"space")], False),
+    (HASH_KEY, False),                                                                  # names no collision
+    ([*HASH_KEY, ("the next link, which", "a collision is retried with a salt, which")], True),
+    ([("about \"\n                         \"913 GB", "about \"\n                         \"0.91 TB")], True),
+], ids=["reference", "301 with click counts", "no cache over one database", "cache without the number",
+        "store without the number", "hash without collisions", "hash with collisions handled", "storage in TB"])
+def test_part_h_tradeoffs(quick, changes, passes):
+    answer = _answer("my_decisions")
+    for old, new in changes:
+        assert old in answer, old
+        answer = answer.replace(old, new)
+    assert quick("my_decisions_rubric", my_decisions=answer) is passes

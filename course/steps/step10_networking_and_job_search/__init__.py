@@ -1,22 +1,21 @@
-"""Tools for step 10, networking and job search: sourced career figures, a STAR rubric, a week-plan check.
+"""Tools for step 10, networking and job search: sourced career figures, a STAR rubric, the CV, interview and design checks.
 
 - :func:`survey_figures` and :func:`career_facts` read ``course/data/survey_figures.csv`` and
   ``course/data/careers_facts.yaml`` into pandas tables; every row carries its source and as-of date, and
   :func:`sources_note` / :func:`caption` turn the rows behind a chart into its caption.
 - :func:`star_problems` is the rubric for a behavioural interview answer in STAR form (situation, task,
   action, result): it judges the structure, never the story.
-- :func:`schedule_problems` checks a weekly networking plan against its constraints (time a day, allowed
-  days, sessions a week); the exercise's planner is graded with it, on hand-picked weeks and on the small
-  :func:`random_weeks`, whose feasibility an exhaustive search decides.
+- :mod:`.cv` is the CV rubric a hiring lead uses (impact with numbers, links that resolve, length, no
+  buzzwords) and reads the outline of a rendered CV; :mod:`.interview` counts the operations of a
+  phone-screen answer and classifies their growth; :mod:`.design` checks a URL shortener's capacity
+  estimate and its trade-offs against stated assumptions.
 - :func:`stored_values` reads every value of an SQLite file from a fresh Python process: the exercise's
   tracker is graded on what reached the file, not on what its kernel remembers.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import random
 import re
 import subprocess
 import sys
@@ -28,12 +27,13 @@ import pandas as pd
 from course import data
 from course.components.waits import scaled
 
+from . import cv, design, interview  # noqa: E402,F401 - the step's submodules, as jobsearch.cv etc.
+
 __all__ = [
-    "WEEKDAYS", "STAR_PARTS", "survey_figures", "career_facts", "fact", "sources_note", "caption",
-    "star_problems", "schedule_problems", "word_count", "random_weeks", "stored_values",
+    "STAR_PARTS", "survey_figures", "career_facts", "fact", "sources_note", "caption",
+    "star_problems", "word_count", "stored_values", "cv", "interview", "design",
 ]
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 STAR_PARTS = ("situation", "task", "action", "result")
 
 SURVEY_FILE = "survey_figures.csv"
@@ -126,96 +126,6 @@ def star_problems(answer) -> list[str]:
     if not re.search(r"\d", answer["result"]):
         problems.append("make the result checkable: give a number (minutes saved, errors fewer, users helped)")
     return problems
-
-
-def _allowed_days(activity: dict) -> tuple[str, ...]:
-    return tuple(activity.get("days") or WEEKDAYS)
-
-
-def schedule_problems(plan, activities: list[dict], available: dict[str, int]) -> list[str]:
-    """What breaks the constraints in a weekly plan (a dict weekday -> list of activity names).
-
-    ``activities``: dicts with ``name``, ``minutes``, ``per_week`` and optionally ``days`` (the weekdays it
-    may happen on; all by default). ``available``: minutes free each weekday. A valid plan has every weekday
-    as a key, each activity exactly ``per_week`` times on different allowed days, and no day over its time.
-    """
-    if not isinstance(plan, dict) or set(plan) != set(WEEKDAYS):
-        keys = sorted(plan) if isinstance(plan, dict) else type(plan).__name__
-        return [f"the plan needs exactly one key per weekday {', '.join(WEEKDAYS)} (got {keys})"]
-    by_name = {a["name"]: a for a in activities}
-    problems = []
-    for day in WEEKDAYS:
-        names = list(plan[day])
-        unknown = [n for n in names if n not in by_name]
-        problems += [f"{day}: {n!r} is not one of the activities" for n in unknown]
-        known = [n for n in names if n in by_name]
-        for name in sorted({n for n in known if known.count(n) > 1}):
-            problems.append(f"{day}: {name!r} is planned more than once on the same day")
-        for name in dict.fromkeys(known):
-            if day not in _allowed_days(by_name[name]):
-                problems.append(f"{day}: {name!r} cannot happen on {day}")
-        minutes = sum(by_name[n]["minutes"] for n in known)
-        if minutes > available.get(day, 0):
-            problems.append(f"{day}: {minutes} minutes planned, {available.get(day, 0)} available")
-    for name, activity in by_name.items():
-        count = sum(list(plan[day]).count(name) for day in WEEKDAYS)
-        if count != activity["per_week"]:
-            problems.append(f"{name!r} is planned {count} times; it needs {activity['per_week']} a week")
-    return problems
-
-
-def _exhaustive_plan_exists(activities: list[dict], available: dict[str, int]) -> bool:
-    """Whether any plan fits: every choice of distinct allowed days for every activity is tried, in the order
-    given, with no heuristic (a choice is dropped only when a day it uses has too little time left)."""
-    left = {day: available.get(day, 0) for day in WEEKDAYS}
-
-    def fits(i: int) -> bool:
-        if i == len(activities):
-            return True
-        activity = activities[i]
-        for days in itertools.combinations(_allowed_days(activity), activity["per_week"]):
-            if all(left[day] >= activity["minutes"] for day in days):
-                for day in days:
-                    left[day] -= activity["minutes"]
-                found = fits(i + 1)
-                for day in days:
-                    left[day] += activity["minutes"]
-                if found:
-                    return True
-        return False
-
-    return fits(0)
-
-
-def random_weeks(seed: int, count: int) -> list[tuple[list[dict], dict[str, int], bool]]:
-    """``count`` small random weeks ``(activities, available, feasible)``, the same for the same seed.
-
-    Each week is built around a plan that fits it exactly or with 10 or 20 minutes to spare (tight weeks are
-    where a greedy planner goes wrong); in about 4 weeks out of 10 one day then loses some time, which often
-    leaves no plan at all. ``feasible`` comes from an exhaustive search, not from how the week was built.
-    """
-    rng = random.Random(seed)
-    weeks = []
-    for _ in range(count):
-        days = rng.sample(WEEKDAYS, rng.randint(3, 4))
-        used = dict.fromkeys(days, 0)
-        activities = []
-        for i in range(rng.randint(3, 5)):
-            minutes = rng.choice(range(10, 70, 10))
-            chosen = rng.sample(days, rng.randint(1, 3))
-            activity = {"name": f"activity {i + 1}", "minutes": minutes, "per_week": len(chosen)}
-            if rng.random() < 0.3:
-                extra = rng.sample(WEEKDAYS, rng.randint(0, 2))
-                activity["days"] = [day for day in WEEKDAYS if day in chosen or day in extra]
-            for day in chosen:
-                used[day] += minutes
-            activities.append(activity)
-        available = {day: used[day] + rng.choice([0, 0, 10, 20]) for day in days}
-        if rng.random() < 0.4:
-            day = rng.choice(days)
-            available[day] = max(0, available[day] - rng.choice([10, 20, 30]))
-        weeks.append((activities, available, _exhaustive_plan_exists(activities, available)))
-    return weeks
 
 
 _DUMP_SQLITE = """
