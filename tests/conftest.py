@@ -56,7 +56,7 @@ SHARED_MODULE_FIXTURES = {
     "tests/classroom/test_core.py",            # released: a class folder with step 01 released
     "tests/classroom/test_hub.py",             # class_python: the class Python, built in /tmp
     "tests/steps/test_step03_backend_frameworks.py",   # executed_lesson: a kernel run of the lesson
-    "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
+    "tests/steps/step05_build_projects/test_project.py",  # project, tasktrack: the capstone and its service
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
     "tests/steps/step04_databases/test_concurrency.py",  # graded_variants: one kernel run of every variant
@@ -69,7 +69,7 @@ SHARED_MODULE_FIXTURES = {
 # worker while the other idles. Files not listed follow in pytest's own order.
 LONGEST_FIRST = [
     "tests/classroom/test_hub.py",
-    "tests/steps/test_step05_build_projects.py",
+    "tests/steps/step05_build_projects/test_project.py",
     "tests/classroom/test_core.py",
     "tests/platform/test_build.py",
     "tests/steps/step04_databases/test_exercise.py",
