@@ -33,7 +33,8 @@ LEAK_GRACE = 10  # seconds (scaled) the servers get to stop after the last test
 DATABASES = {"postgres", "redis-server"}
 SERVER_NAMES = {"jupyterhub", "configurable-http-proxy"}
 SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyterlab", "jupyter-lab", "jupyterhub",
-                "course.components.services import _watch")
+                "course.components.services import _watch",
+                "course.steps.step05_build_projects.operate")  # 05c's RQ workers (and their horses)
 
 
 @pytest.hookimpl(hookwrapper=True)
