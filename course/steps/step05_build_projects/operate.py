@@ -56,6 +56,7 @@ WORKER_TTL = 16  # s: RQ listens for jobs WORKER_TTL - 15 s at a time, then does
 DONE = {"finished", "failed", "canceled", "stopped"}
 
 _started: list[WorkerProcess] = []
+_log_folders: list[Path] = []  # of every worker started here, stopped or not: stop_all removes them
 _lock = threading.Lock()
 
 
@@ -191,6 +192,7 @@ def start_workers(folder: str | os.PathLike, count: int, *, queues=("default",),
         workers.append(WorkerProcess(name, queues, process, log_path, seconds))
     with _lock:
         _started.extend(workers)
+        _log_folders.extend(worker.log_path.parent for worker in workers)
 
     def registered() -> bool:
         for worker in workers:
@@ -237,8 +239,10 @@ def stop_all() -> list[str]:
     with _lock:
         workers = list(_started)
     _stop(workers)
-    for worker in workers:
-        shutil.rmtree(worker.log_path.parent, ignore_errors=True)
+    with _lock:  # the logs of workers stopped or killed before go too
+        folders, _log_folders[:] = list(_log_folders), []
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
     return [w.name for w in workers]
 
 

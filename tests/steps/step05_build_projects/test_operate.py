@@ -87,7 +87,9 @@ def test_kill_is_a_crash_of_the_worker_and_its_children_and_stop_all_forgets_it(
     assert len(family) >= 2  # the worker and the scheduler it forked
     worker.kill()
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family)
+    assert worker.log_path.exists()  # a killed worker's log can still be read
     assert worker not in operate.running() and worker.name not in operate.stop_all()
+    assert not worker.log_path.parent.exists()  # stop_all removes it
 
 
 # --- exercise 05c graded: plausible answers --------------------------------------------------------------
