@@ -33,7 +33,8 @@ LEAK_GRACE = 10  # seconds (scaled) the servers get to stop after the last test
 DATABASES = {"postgres", "valkey-server"}
 SERVER_NAMES = {"jupyterhub", "configurable-http-proxy"}
 SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyterlab", "jupyter-lab", "jupyterhub",
-                "course.components.services import _watch")
+                "course.components.services import _watch",
+                "course.steps.step05_build_projects.operate")  # 05c's RQ workers (and their horses)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -57,10 +58,11 @@ SHARED_MODULE_FIXTURES = {
     "tests/classroom/test_hub.py",             # class_python: the class Python, built in /tmp
     "tests/steps/step03_backend_frameworks/test_frameworks.py",   # executed_lesson: a kernel run of the lesson
     "tests/steps/step03_backend_frameworks/test_security.py",     # graded: one shell that ran exercise 03b's setup
-    "tests/steps/test_step05_build_projects.py",       # project, tasktrack: the capstone and its service
+    "tests/steps/step05_build_projects/test_project.py",  # project, tasktrack: the capstone and its service
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
     "tests/steps/step04_databases/test_concurrency.py",  # graded_variants: one kernel run of every variant
+    "tests/steps/step05_build_projects/test_operate.py",  # traced_worker, graded_variants: workers, one kernel
     "tests/steps/test_step07_formal_education.py",     # part_runner: the exercise's cells in one kernel
     "tests/steps/test_step10_networking_and_job_search.py",  # part_runner: the same
 }
@@ -70,11 +72,12 @@ SHARED_MODULE_FIXTURES = {
 # worker while the other idles. Files not listed follow in pytest's own order.
 LONGEST_FIRST = [
     "tests/classroom/test_hub.py",
-    "tests/steps/test_step05_build_projects.py",
+    "tests/steps/step05_build_projects/test_project.py",
     "tests/classroom/test_core.py",
     "tests/platform/test_build.py",
     "tests/steps/step04_databases/test_exercise.py",
     "tests/steps/step04_databases/test_concurrency.py",
+    "tests/steps/step05_build_projects/test_operate.py",
     "tests/components/test_services.py",
     "tests/grading/test_sandbox.py",
     "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",

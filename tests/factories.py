@@ -121,6 +121,29 @@ def solved(notebook: Path) -> None:
         "    return str(code)[0] + 'xx'"))
 
 
+def exercise_cells(stem: str):
+    """(setup sources, {answer grade_id: (answer source, [test sources])}, cleanup source) of exercise ``stem``'s
+    solution: the code cells before the first answer, each answer with the test cells after it, the last cell."""
+    from course.platform import paths
+
+    nb = nbformat.read(paths.solution_path(stem), as_version=4)
+    setup, parts, current, cleanup = [], {}, None, ""
+    for cell in nb.cells:
+        info = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if info.get("solution"):
+            current = info["grade_id"]
+            parts[current] = (cell.source, [])
+        elif info.get("grade"):
+            parts[current][1].append(cell.source)
+        elif current is None:
+            setup.append(cell.source)
+        else:
+            cleanup = cell.source
+    return setup, parts, cleanup
+
+
 def graded_cells(stem: str) -> dict[str, str]:
     """``{grade_id: source}`` of the code cells of a step's exercise source (answers, tests, setup)."""
     from course.platform import paths

@@ -17,7 +17,7 @@ RUN_BY_STEP_TESTS = {
     "02-web-concepts": "tests/steps/test_step02_web_concepts.py",
     "03-backend-frameworks": "tests/steps/step03_backend_frameworks/test_frameworks.py",
     "04-databases": "tests/steps/step04_databases/test_relational.py",
-    "05-build-projects": "tests/steps/test_step05_build_projects.py",
+    "05-build-projects": "tests/steps/step05_build_projects/test_project.py",
 }
 READY = [s.stem for s in manifest.steps(ready_only=True) if s.stem not in RUN_BY_STEP_TESTS]
 

@@ -14,7 +14,7 @@ import course
 
 REPO = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI's
-CONDA_TO_PYPI = {"redis-py": "redis"}
+CONDA_TO_PYPI = {"redis-py": "redis", "prometheus_client": "prometheus-client"}
 
 
 def _name(requirement: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 import sqlalchemy as sa
+from factories import exercise_cells
 
 from course.components import services
 from course.steps.step04_databases import concurrency as cc
@@ -349,37 +350,13 @@ def run_in_transaction(engine, work, attempts=5):
 ]
 
 
-def _exercise_cells():
-    """(setup sources, {answer grade_id: (answer source, [test sources])}, cleanup source) of exercise 04b."""
-    import nbformat
-
-    from course.platform import paths
-
-    nb = nbformat.read(paths.solution_path("04b-concurrency"), as_version=4)
-    setup, parts, current = [], {}, None
-    for cell in nb.cells:
-        info = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code":
-            continue
-        if info.get("solution"):
-            current = info["grade_id"]
-            parts[current] = (cell.source, [])
-        elif info.get("grade"):
-            parts[current][1].append(cell.source)
-        elif current is None:
-            setup.append(cell.source)
-        else:
-            cleanup = cell.source
-    return setup, parts, cleanup
-
-
 @pytest.fixture(scope="module")
 def graded_variants(pg_url, tmp_path_factory):
     """{variant id: [error name or None per test cell of its part]}: every variant run once, in one kernel."""
     import nbformat
     from nbclient import NotebookClient
 
-    setup, parts, cleanup = _exercise_cells()
+    setup, parts, cleanup = exercise_cells("04b-concurrency")
     cells = [nbformat.v4.new_code_cell(source) for source in setup]
     positions = {}
     for variant_id, part, _correct, source in VARIANTS:

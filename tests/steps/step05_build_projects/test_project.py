@@ -1,4 +1,5 @@
-"""Step 05's capstone: the helpers in course/steps/step05_build_projects.py, and the service the lesson builds, checked for real.
+"""Step 05's capstone: the helpers in course/steps/step05_build_projects/project.py and the service the lesson
+builds, checked for real.
 
 The project is rebuilt from the lesson's ``%%writefile`` cells (:func:`course.steps.step05_build_projects.scaffold`), so these
 tests check exactly the code the lesson teaches: it lints clean, its own test suite passes, schemathesis
@@ -306,7 +307,7 @@ def test_digest_retries_then_opens_its_circuit(project):
 @pytest.mark.service
 def test_load_benchmark_runs_and_reports_both_configurations():
     """A tiny run of benchmarks/bench_capstone_load.py: it works and reports; its timings are not judged."""
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_capstone_load.py"
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_capstone_load.py"
     result = subprocess.run([sys.executable, str(script), "--requests", "40", "--rounds", "1", "--tasks", "3"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
