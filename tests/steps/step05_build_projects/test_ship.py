@@ -66,12 +66,13 @@ def test_the_drills_reach_their_goals_and_the_prose_says_what_was_measured(lesso
 @pytest.mark.service
 def test_the_lesson_leaves_nothing_running_and_keeps_the_learners_project(lesson):
     _, folder = lesson
+    workspace = str(folder.parent)  # COURSE_WORKSPACE of the lesson's kernel, inherited by what it started
     left = []
-    for process in psutil.process_iter(["name", "cmdline", "cwd"]):
+    for process in psutil.process_iter(["name", "cmdline"]):
         try:
             words = " ".join(process.info["cmdline"] or [])
-            if (process.info["name"] == "nginx" and "course-nginx-" in words) or (
-                    "gunicorn" in words and str(folder) in (process.info["cwd"] or "") + words):
+            if (process.info["name"] == "nginx" or "gunicorn" in words) and \
+                    process.environ().get("COURSE_WORKSPACE") == workspace:
                 left.append(words[:120])
         except psutil.Error:
             continue
