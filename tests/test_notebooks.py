@@ -18,6 +18,7 @@ RUN_BY_STEP_TESTS = {
     "03-backend-frameworks": "tests/steps/step03_backend_frameworks/test_frameworks.py",
     "04-databases": "tests/steps/step04_databases/test_relational.py",
     "05-build-projects": "tests/steps/step05_build_projects/test_project.py",
+    "05b-ship": "tests/steps/step05_build_projects/test_ship.py",
 }
 READY = [s.stem for s in manifest.steps(ready_only=True) if s.stem not in RUN_BY_STEP_TESTS]
 
