@@ -37,6 +37,7 @@ from pathlib import Path
 
 from course.steps.step06_open_source.project import (
     BUG_TEMPLATE,
+    CONTRIBUTING,
     FILES,
     ISSUES,
     LINK_TESTS,
@@ -48,7 +49,8 @@ from course.steps.step06_open_source.project import (
 from course.steps.step06_open_source.repos import Repo, git, init_repo, run_git, temp_dir
 
 __all__ = ["Forge", "Issue", "Comment", "Review", "Push", "Merge", "create_forge", "review_range",
-           "report_sections", "pre_receive", "HEADER", "TYPES", "SIGN_OFF"]
+           "report_sections", "pre_receive", "HEADER", "TYPES", "SIGN_OFF", "CLOSES",
+           "CONTRIBUTING", "SECURITY", "BUG_TEMPLATE"]  # the project's documents, for the notebooks
 
 ZERO = "0" * 40
 HEADER = re.compile(rf"(?:{'|'.join(TYPES)})(?:\([a-z0-9-]+\))?!?: [a-z0-9`].*")
