@@ -292,21 +292,23 @@ def exercise(tmp_path_factory):
     cells = _cells()
     namespace: dict = {"__name__": "__main__"}
     snapshots, tests, errors, current = {}, {}, {}, None
-    for role, grade_id, source in cells:
-        if role == "answer":
-            current = grade_id
-            if "forge" in namespace:
-                snapshots[grade_id] = _copy(namespace, tmp_path_factory.mktemp(grade_id))
-            tests[grade_id] = []
-        if role == "tests":
-            tests[current].append(source)
-            errors.setdefault(current, []).extend(_run_tests(namespace, [source]))
-        elif source.startswith("forge.close()"):
+    try:
+        for role, grade_id, source in cells:
+            if role == "answer":
+                current = grade_id
+                if "forge" in namespace:
+                    snapshots[grade_id] = _copy(namespace, tmp_path_factory.mktemp(grade_id))
+                tests[grade_id] = []
+            if role == "tests":
+                tests[current].append(source)
+                errors.setdefault(current, []).extend(_run_tests(namespace, [source]))
+            elif not source.startswith("forge.close()"):
+                exec(compile(source, f"<{grade_id or role}>", "exec"), namespace)
+        yield snapshots, tests, errors
+    finally:  # the forge in a temporary folder, and the clones, even when a cell failed
+        if "forge" in namespace:
             namespace["forge"].close()
-        else:
-            exec(compile(source, f"<{grade_id or role}>", "exec"), namespace)
-    yield snapshots, tests, errors
-    gitrepo.cleanup()
+        gitrepo.cleanup()
 
 
 def _replace(part: str, *pairs: tuple[str, str]) -> str:
