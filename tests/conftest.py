@@ -65,6 +65,7 @@ SHARED_MODULE_FIXTURES = {
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
     "tests/steps/step04_databases/test_concurrency.py",  # graded_variants: one kernel run of every variant
     "tests/steps/step05_build_projects/test_operate.py",  # traced_worker, graded_variants: workers, one kernel
+    "tests/steps/step06_open_source/test_forge.py",    # exercise, graded_variants: the solution's snapshots
     "tests/steps/test_step07_formal_education.py",     # part_runner: the exercise's cells in one kernel
     "tests/steps/test_step10_networking_and_job_search.py",  # part_runner: the same
 }
@@ -81,6 +82,7 @@ LONGEST_FIRST = [
     "tests/steps/step04_databases/test_exercise.py",
     "tests/steps/step04_databases/test_concurrency.py",
     "tests/steps/step05_build_projects/test_operate.py",
+    "tests/steps/step06_open_source/test_forge.py",
     "tests/components/test_services.py",
     "tests/grading/test_sandbox.py",
     "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",

@@ -88,7 +88,7 @@ def test_step_without_exercise_is_refused(tmp_path):
 
 def test_steps_lists_the_roadmap_and_its_deep_dives():
     result = run("steps")
-    assert result.output.count("\n") == 13
+    assert result.output.count("\n") == 14  # twelve steps and two deep dives (04b, 06b)
     assert STEP in result.output
     line = next(line for line in result.output.splitlines() if line.startswith("04b-concurrency"))
     assert "(deep dive of 04; name: 04b)" in line

@@ -15,7 +15,7 @@ EXPECTED_STEMS = [
     "10-networking-and-job-search", "11-fit-quiz-and-certifications",
 ]
 DEEP_DIVES = {"03-backend-frameworks": ["03b-security"], "04-databases": ["04b-concurrency"],
-              "05-build-projects": ["05b-ship", "05c-operate"]}
+              "05-build-projects": ["05b-ship", "05c-operate"], "06-open-source": ["06b-contribution-loop"]}
 
 
 def test_the_twelve_steps_in_order_each_followed_by_its_deep_dives():

@@ -35,8 +35,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from course.components.waits import scaled
 from course.steps.step06_open_source.project import (
     BUG_TEMPLATE,
+    CONTRIBUTING,
     FILES,
     ISSUES,
     LINK_TESTS,
@@ -48,13 +50,15 @@ from course.steps.step06_open_source.project import (
 from course.steps.step06_open_source.repos import Repo, git, init_repo, run_git, temp_dir
 
 __all__ = ["Forge", "Issue", "Comment", "Review", "Push", "Merge", "create_forge", "review_range",
-           "report_sections", "pre_receive", "HEADER", "TYPES", "SIGN_OFF"]
+           "report_sections", "pre_receive", "HEADER", "TYPES", "SIGN_OFF", "CLOSES",
+           "CONTRIBUTING", "SECURITY", "BUG_TEMPLATE"]  # the project's documents, for the notebooks
 
 ZERO = "0" * 40
 HEADER = re.compile(rf"(?:{'|'.join(TYPES)})(?:\([a-z0-9-]+\))?!?: [a-z0-9`].*")
 SIGN_OFF = "Signed-off-by: "
 CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?) #(\d+)\b", re.I)
 DEBUG_LINE = re.compile(r"^\s*(?:print\(|breakpoint\(\)|import pdb|pdb\.set_trace\(\))")
+CI_TIMEOUT = 120  # seconds (scaled on a slow machine) the project's tests may take in the hook
 PYTEST = ("-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "--no-header", "--color=no")
 
 @dataclass
@@ -222,11 +226,12 @@ def _run_tests(new: str) -> tuple[bool, list[str], str, str]:
     checkout = Path(tempfile.mkdtemp(prefix="forge-ci-"))
     try:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(checkout, filter="data")
+            # the "data" filter (Python 3.11.4 and later) refuses absolute paths and links out of the folder
+            tar.extractall(checkout, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         clean = {k: v for k, v in env.items() if not k.startswith("GIT_")}
         clean.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1")
         done = subprocess.run([sys.executable, *PYTEST], cwd=checkout, capture_output=True, text=True,
-                              env=clean, timeout=float(os.environ.get("FORGE_CI_TIMEOUT", "120")), check=False)
+                              env=clean, timeout=scaled(CI_TIMEOUT), check=False)
     finally:
         shutil.rmtree(checkout, ignore_errors=True)
     output = done.stdout + done.stderr
@@ -403,9 +408,8 @@ def create_forge(path: str | Path | None = None) -> Forge:
     maintainer.commit("feat: first release of pagekit, with page_count and page_slice" + sign, dict(FILES))
     maintainer.git("tag", "v0.3.0")
     upstream, fork = root / "upstream.git", root / "fork.git"
-    for bare in (upstream,):
-        git("init", "--quiet", "--bare", bare, cwd=root)
-        git("symbolic-ref", "HEAD", "refs/heads/main", cwd=bare)
+    git("init", "--quiet", "--bare", upstream, cwd=root)
+    git("symbolic-ref", "HEAD", "refs/heads/main", cwd=upstream)
     maintainer.git("remote", "add", "origin", str(upstream))
     maintainer.git("push", "--quiet", "--tags", "origin", "main")
     git("clone", "--quiet", "--bare", upstream, fork, cwd=root)  # the learner forked it here
