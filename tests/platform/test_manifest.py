@@ -14,7 +14,7 @@ EXPECTED_STEMS = [
     "05-build-projects", "06-open-source", "07-formal-education", "08-portfolio", "09-practical-experience",
     "10-networking-and-job-search", "11-fit-quiz-and-certifications",
 ]
-DEEP_DIVES = {"04-databases": ["04b-concurrency"]}
+DEEP_DIVES = {"01-programming-basics": ["01b-python-for-projects"], "04-databases": ["04b-concurrency"]}
 
 
 def test_the_twelve_steps_in_order_each_followed_by_its_deep_dives():
