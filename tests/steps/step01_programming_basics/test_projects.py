@@ -289,9 +289,7 @@ ROUTE_WRONG = {
                      ("parts.append(re.escape(template[last:]))", "parts.append(template[last:])")],
     "ints left as strings": [("int(value) if name in numbers else value", "value")],
 }
-ROUTE_OTHER = r'''import re
-
-TOKEN = re.compile(r"(\{\w+(?::int)?\})")
+ROUTE_OTHER = r'''TOKEN = re.compile(r"(\{\w+(?::int)?\})")
 
 
 def route_pattern(template):
