@@ -40,7 +40,7 @@ def test_unknown_step_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("course: unknown step '42'; graded steps: 01-programming-basics, 02-web-concepts")
+    assert lines[0].startswith("course: unknown step '42'; graded steps: 01-programming-basics, 01b-python-for-projects, 02-web-concepts")
     # 00 and 11 have no exercise: a list of what 'course grade' takes does not offer them
     assert "00-welcome" not in lines[0] and "11-" not in lines[0]
 
@@ -88,7 +88,7 @@ def test_step_without_exercise_is_refused(tmp_path):
 
 def test_steps_lists_the_roadmap_and_its_deep_dives():
     result = run("steps")
-    assert result.output.count("\n") == 14  # twelve steps and two deep dives (04b, 06b)
+    assert result.output.count("\n") == 18  # twelve steps and six deep dives (01b, 03b, 04b, 05b, 05c, 06b)
     assert STEP in result.output
     line = next(line for line in result.output.splitlines() if line.startswith("04b-concurrency"))
     assert "(deep dive of 04; name: 04b)" in line

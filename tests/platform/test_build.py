@@ -68,7 +68,8 @@ def test_no_solution_code_or_hidden_test_text_in_the_release(stem):
 def test_generated_navigation_links_neighbours():
     step = manifest.resolve("02")
     text = build.navigation_markdown(step)
-    assert "01-programming-basics.ipynb" in text and "03-backend-frameworks.ipynb" in text
+    # the lesson before 02 is step 01's deep dive, 01b
+    assert "01b-python-for-projects.ipynb" in text and "03-backend-frameworks.ipynb" in text
     assert "../exercises/02-web-concepts/02-web-concepts.ipynb" in text
 
 

@@ -14,8 +14,9 @@ EXPECTED_STEMS = [
     "05-build-projects", "06-open-source", "07-formal-education", "08-portfolio", "09-practical-experience",
     "10-networking-and-job-search", "11-fit-quiz-and-certifications",
 ]
-DEEP_DIVES = {"03-backend-frameworks": ["03b-security"], "04-databases": ["04b-concurrency"],
-              "05-build-projects": ["05b-ship", "05c-operate"], "06-open-source": ["06b-contribution-loop"]}
+DEEP_DIVES = {"01-programming-basics": ["01b-python-for-projects"], "03-backend-frameworks": ["03b-security"],
+              "04-databases": ["04b-concurrency"], "05-build-projects": ["05b-ship", "05c-operate"],
+              "06-open-source": ["06b-contribution-loop"]}
 
 
 def test_the_twelve_steps_in_order_each_followed_by_its_deep_dives():
