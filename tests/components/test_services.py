@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 import sqlalchemy as sa
+from factories import orphans_alone
 
 from course.components import services, waits
 
@@ -116,9 +117,14 @@ def test_a_killed_process_leaves_no_server_and_no_folder():
     waits.wait_until(lambda: _left_of(started) == [], 10, what="the servers of a killed process to stop")
 
 
-def test_orphans_are_found_and_cleaned_and_nothing_else(tmp_path, monkeypatch):
+def test_orphans_are_found_and_cleaned_and_nothing_else(monkeypatch):
     """When the watchdog dies too, the servers are orphans: orphans() finds them by their folders' owner file,
     clean_orphans() stops them; a server whose owner lives, and a folder the course did not make, stay."""
+    with orphans_alone():  # clean_orphans() stops every orphan on the machine, test_ci_rule's too
+        _orphans_are_found_and_cleaned_and_nothing_else(monkeypatch)
+
+
+def _orphans_are_found_and_cleaned_and_nothing_else(monkeypatch):
     child, started = _start_both("wait")
     os.kill(started["watchdog"], signal.SIGKILL)
     os.killpg(child.pid, signal.SIGKILL)
