@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"{item.nodeid}: a real-component test skipped in CI ({report.longrepr})"
 
 
-# How the suite shares two xdist workers (pyproject: ``-n 2 --no-loadscope-reorder``, and the scheduler below).
+# How the suite shares its xdist workers (pyproject: ``-n 3 --no-loadscope-reorder``, and the scheduler below).
 #
 # A module whose tests share a costly module-scoped fixture (a class folder, an executed lesson, a kernel that
 # ran every variant, the class Python, a running service) runs on one worker: under xdist's default ``load``
@@ -113,6 +114,15 @@ def pytest_collection_modifyitems(config, items):
     # A stable sort: each file's tests keep pytest's order and stay together (module fixtures are made once).
     rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(_repo_path(item), len(rank)))
+
+
+def pytest_collection_finish(session):
+    # Chromium for the browser test, when missing and the run may install it: apt-get starts now, in the
+    # background, and the test waits for what is left of it (tests/provision.py).
+    if any(item.get_closest_marker("browser") for item in session.items):
+        from provision import CHROMIUM, start_debian_install
+
+        start_debian_install("chromium", CHROMIUM)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
@@ -224,6 +234,8 @@ def pytest_sessionfinish(session, exitstatus):
         if module in sys.modules:
             sys.modules[module].stop_all()
     tag = os.environ.get(SESSION_VARIABLE)
+    for marker in Path(tempfile.gettempdir()).glob(f"course-test-apt-*-{tag}.pid"):  # provision.py's
+        marker.unlink(missing_ok=True)
     try:  # workers and kernels stop their servers on their way out: give them a (scaled) moment
         wait_until(lambda: not session_servers(tag), LEAK_GRACE, what="the servers the tests started to stop", interval=0.5)
         return

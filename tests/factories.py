@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -183,3 +184,18 @@ def part_runner(stem: str, answer_ids: list[str]):
         yield run
     finally:
         sys.modules["__main__"] = main_module
+
+
+@contextmanager
+def orphans_alone():
+    """Held by a test that makes orphaned servers (or cleans every orphan on the machine) while it does: it
+    waits for any other such test, in another xdist worker or test run, so that one test's clean_orphans()
+    never stops the orphans another is about to find."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "course-test-orphans.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

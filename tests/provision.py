@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,18 +34,77 @@ def require(change: str) -> None:
         pytest.skip(f"not run: this test {change}; set {VARIABLE}=1 to allow that (CI always does)")
 
 
+CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))  # the browser test's Chromium
+APT_TIMEOUT = 900  # seconds for one apt-get command (scaled when waited for in the background)
+
+
+def _can_apt() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and bool(shutil.which("apt-get"))
+
+
+def _apt_commands(package: str) -> list[list[str]]:
+    return [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]]
+
+
+def _marker(package: str) -> Path:
+    """Where the background install of ``package`` for this test session keeps its pid (conftest's tag)."""
+    return Path(tempfile.gettempdir()) / f"course-test-apt-{package}-{os.environ.get('COURSE_TEST_SESSION', '')}.pid"
+
+
+def start_debian_install(package: str, binary: Path) -> bool:
+    """Start installing a missing package in the background, when :func:`install_debian_package` would install
+    it: apt-get takes minutes (~250 s for Chromium on a fresh machine), which the other tests then use instead
+    of one worker waiting. Once per session (the first xdist worker to ask); True if it started one."""
+    if binary.exists() or not _can_apt() or not allowed():
+        return False
+    try:
+        marker = os.open(_marker(package), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False  # another worker started it
+    script = " && ".join(" ".join(command) for command in _apt_commands(package))
+    process = subprocess.Popen(["sh", "-c", script], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    os.write(marker, str(process.pid).encode())
+    os.close(marker)
+    return True
+
+
+def _wait_for_background_install(package: str) -> None:
+    import psutil
+
+    from course.components.waits import wait_until
+
+    try:
+        pid = int(_marker(package).read_text())
+    except (OSError, ValueError):
+        return
+
+    def finished() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(finished, 2 * APT_TIMEOUT, what=f"the background 'apt-get install {package}'", interval=1)
+
+
 def install_debian_package(package: str, binary: Path) -> bool:
     """Install a Debian package the tests need (Chromium) when running as root with apt-get and allowed to
     (:func:`require`, which skips otherwise); True if ``binary`` exists afterwards. Elsewhere it changes
-    nothing and returns False (the test then skips, or fails in CI)."""
+    nothing and returns False (the test then skips, or fails in CI). An install :func:`start_debian_install`
+    began is waited for first."""
     if binary.exists():
         return True
-    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+    if not _can_apt():
         return False
     require(f"needs {binary}, which it would install with 'apt-get install {package}'")
+    _wait_for_background_install(package)
+    if binary.exists():
+        return True
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
-        subprocess.run(command, env=env, check=False, timeout=900, capture_output=True)
+    for command in _apt_commands(package):  # no background install, or it failed: once more, here
+        subprocess.run(command, env=env, check=False, timeout=APT_TIMEOUT, capture_output=True)
     return binary.exists()
 
 

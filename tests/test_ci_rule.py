@@ -8,11 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
 import pytest
-from provision import VARIABLE, install_debian_package, require
+from factories import orphans_alone
+from provision import VARIABLE, install_debian_package, require, start_debian_install
 
 from course.components.waits import scaled, wait_until
 
@@ -94,7 +96,8 @@ LEAKED: set[int] = set()
 @pytest.mark.service
 @pytest.mark.parametrize(("ci", "code"), [("true", 1), ("", 0)])
 def test_servers_that_outlive_the_tests_are_named_stopped_and_fail_ci(tmp_path, ci, code):
-    result = _pytest(tmp_path, LEAKING, ci, "-p", "no:xdist", "-s", "--basetemp", str(tmp_path / "base"))
+    with orphans_alone():  # its Redis orphan must be found by its own run, not cleaned by another test first
+        result = _pytest(tmp_path, LEAKING, ci, "-p", "no:xdist", "-s", "--basetemp", str(tmp_path / "base"))
     LEAKED.update(int(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("LEAKED"))
     assert result.returncode == code, result.stdout[-3000:] + result.stderr[-2000:]
     assert "server process(es) the tests started outlived them" in result.stdout, result.stdout[-3000:]
@@ -132,3 +135,30 @@ def test_a_missing_package_is_not_installed_without_the_opt_in(monkeypatch, tmp_
     with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
         install_debian_package("chromium", tmp_path / "no-chromium")
     assert ran == []
+
+
+def test_a_package_installing_in_the_background_is_waited_for_not_installed_twice(monkeypatch, tmp_path):
+    """conftest starts apt-get for a missing Chromium when the session starts; the test needing it waits for
+    that install (here a stand-in that takes a moment and makes the binary) instead of running apt-get again."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("COURSE_TEST_SESSION", f"test-{tmp_path.name}")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    binary, started, ran = tmp_path / "chromium", [], []
+    popen = subprocess.Popen
+
+    def background(command, **kwargs):
+        started.append(command[-1])
+        return popen(["sh", "-c", f"sleep 1 && touch {binary}"], **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", background)
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: ran.append(command))
+    try:
+        assert start_debian_install("fake-package", binary) is True
+        assert start_debian_install("fake-package", binary) is False  # once per session, whoever asks first
+        assert started == ["apt-get update -qq && apt-get install -y -qq fake-package"]
+        assert not binary.exists()
+        assert install_debian_package("fake-package", binary) is True
+        assert ran == []  # the background install was waited for, not run again
+    finally:
+        (Path(tempfile.gettempdir()) / f"course-test-apt-fake-package-test-{tmp_path.name}.pid").unlink(missing_ok=True)

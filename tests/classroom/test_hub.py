@@ -106,11 +106,14 @@ class HubUser:
         assert response.status_code == 201, response.text
         self.token = response.json()["token"]
         self.headers = {"Authorization": f"token {self.token}"}
+        self.kernel = None  # one kernel of this user's server runs all their code (see run_code)
 
-    def start_server(self, hub=None) -> None:
+    def request_server(self) -> None:
+        """Ask the hub to spawn this user's server (it answers at once; wait_for_server waits for it)."""
         response = self.http.post(f"/hub/api/users/{self.name}/server", headers=self.headers)
         assert response.status_code in (201, 202), response.text
 
+    def wait_for_server(self, hub=None) -> None:
         def ready():
             model = self.http.get(f"/hub/api/users/{self.name}", headers=self.headers).json()
             return model.get("servers", {}).get("", {}).get("ready")
@@ -132,13 +135,16 @@ class HubUser:
         return {a["assignment_id"]: a for a in body["value"]}
 
     def run_code(self, code: str, timeout: float = 300) -> str:
-        """Execute code in a new kernel of this user's server over its WebSocket; return what it printed."""
+        """Execute code in a kernel of this user's server over its WebSocket; return what it printed. The kernel
+        is started on the first call and serves the later ones (the code runs the course's commands as
+        subprocesses, so nothing carries over but the time a kernel takes to start and stop)."""
         import websocket
 
         timeout = scaled(timeout)
-        kernel = self.server("POST", "api/kernels", json={"name": "python3"}).json()["id"]
+        if self.kernel is None:
+            self.kernel = self.server("POST", "api/kernels", json={"name": "python3"}).json()["id"]
         url = f"{str(self.http.base_url).replace('http', 'ws', 1).rstrip('/')}/user/{self.name}/api/kernels/" \
-              f"{kernel}/channels"
+              f"{self.kernel}/channels"
         socket = websocket.create_connection(url, header=[f"Authorization: token {self.token}"], timeout=timeout)
         message_id = uuid.uuid4().hex
         socket.send(json.dumps({
@@ -163,10 +169,9 @@ class HubUser:
             pytest.fail(f"code in {self.name}'s kernel did not finish in {timeout} s")
         finally:
             socket.close()
-            self.server("DELETE", f"api/kernels/{kernel}")
 
     def close(self) -> None:
-        self.http.close()
+        self.http.close()  # the hub's stop ends the user's server and its kernel
 
 
 def _course_command(course_dir: Path, *args: str) -> str:
@@ -246,14 +251,14 @@ def test_a_class_on_jupyterhub_end_to_end():
         checkout = _instructor_checkout(teacher)
         roster = base / "roster.csv"
         roster.write_text(f"id,first_name,last_name\n{ann},Ann,Example\n{bob},Bob,Example\n", encoding="utf-8")
-        for code in (
+        code = (  # one process for both steps: each would pay the start-up of the course and nbgrader again
             f"from course.classroom.core import init; init({str(course_dir)!r}, exchange={str(exchange)!r}, "
-            f"instructors=[{teacher!r}], hub_url={hub_url!r}, user_python={str(python)!r})",
+            f"instructors=[{teacher!r}], hub_url={hub_url!r}, user_python={str(python)!r})\n"
             f"from course.classroom.core import Classroom, add_roster; "
-            f"print(add_roster(Classroom.open({str(course_dir)!r}), {str(roster)!r}))",
-        ):
-            done = _as_user(teacher, python, code, pythonpath=checkout)
-            assert done.returncode == 0, done.stderr[-3000:]
+            f"print(add_roster(Classroom.open({str(course_dir)!r}), {str(roster)!r}))\n"
+        )
+        done = _as_user(teacher, python, code, pythonpath=checkout)
+        assert done.returncode == 0, done.stderr[-3000:]
 
         # The administrator runs the hub as root from a root-owned copy of its config.
         hub_dir = base / "hub"
@@ -286,8 +291,10 @@ def test_a_class_on_jupyterhub_end_to_end():
 
         sessions = [HubUser(hub_url, name, passwords[name]) for name in (teacher, ann, bob)]
         instructor, first, second = sessions
+        for session in sessions:  # the three spawns run at once; then each is waited for
+            session.request_server()
         for session in sessions:
-            session.start_server(hub)
+            session.wait_for_server(hub)
 
         # JupyterLab for everyone; formgrader for the instructor only.
         for session, formgrader in ((instructor, True), (first, False)):

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 import sqlalchemy as sa
+from factories import orphans_alone
 
 from course.components import services, waits
 
@@ -35,10 +36,11 @@ def test_embedded_postgres_runs_real_sql_and_stop_removes_its_data(monkeypatch):
 
 
 def test_database_url_wins_and_nothing_starts(monkeypatch):
+    running = services._postgres  # one an earlier test in this worker started, or None: nothing new may start
     monkeypatch.setenv("DATABASE_URL", "postgresql://someone@db.example/course")
     assert services.postgres_url() == "postgresql://someone@db.example/course"
     assert services.sqlalchemy_url() == "postgresql+psycopg://someone@db.example/course"
-    assert services._postgres is None
+    assert services._postgres is running
 
 
 def test_embedded_redis_and_its_cleanup(monkeypatch):
@@ -57,10 +59,11 @@ def test_embedded_redis_and_its_cleanup(monkeypatch):
 
 
 def test_redis_url_wins(monkeypatch):
+    running = services._redis  # one an earlier test in this worker started, or None: nothing new may start
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     client = services.redis_client()
     assert client.connection_pool.connection_kwargs["port"] == 1
-    assert services._redis is None
+    assert services._redis is running
 
 
 def _embedded_env() -> dict[str, str]:
@@ -119,9 +122,14 @@ def test_a_killed_process_leaves_no_server_and_no_folder():
     waits.wait_until(lambda: _left_of(started) == [], 10, what="the servers of a killed process to stop")
 
 
-def test_orphans_are_found_and_cleaned_and_nothing_else(tmp_path, monkeypatch):
+def test_orphans_are_found_and_cleaned_and_nothing_else(monkeypatch):
     """When the watchdog dies too, the servers are orphans: orphans() finds them by their folders' owner file,
     clean_orphans() stops them; a server whose owner lives, and a folder the course did not make, stay."""
+    with orphans_alone():  # clean_orphans() stops every orphan on the machine, test_ci_rule's too
+        _orphans_are_found_and_cleaned_and_nothing_else(monkeypatch)
+
+
+def _orphans_are_found_and_cleaned_and_nothing_else(monkeypatch):
     child, started = _start_both("wait")
     os.kill(started["watchdog"], signal.SIGKILL)
     os.killpg(child.pid, signal.SIGKILL)

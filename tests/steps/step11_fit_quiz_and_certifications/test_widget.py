@@ -4,8 +4,9 @@ The test starts JupyterLab itself on a free port with a temporary workspace hold
 all cells from the Run menu, answers the quiz by clicking (the last answer with the keyboard alone), checks
 that the result appears and was saved to the progress store, and saves screenshots to ``artifacts/``.
 
-It needs Debian's Chromium; when it is missing and the tests run as root on Debian (a fresh CI machine), the
-fixture installs it with apt-get, so the README's test command sets up everything. Playwright never downloads
+It needs Debian's Chromium; when it is missing and the tests run as root on Debian (a fresh CI machine), it is
+installed with apt-get (begun in the background when the session starts, see conftest), so the README's test
+command sets up everything. Playwright never downloads
 a browser. In CI (``CI=true``) a Chromium that is still missing fails the test instead of skipping it.
 """
 
@@ -24,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from provision import install_debian_package
+from provision import CHROMIUM, install_debian_package
 
 from course.components.servers import free_port
 from course.platform.progress import ProgressStore
@@ -34,7 +35,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 LESSON = "11-fit-quiz-and-certifications.ipynb"
-CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
