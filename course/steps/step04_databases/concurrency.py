@@ -268,9 +268,11 @@ class ConflictingWork:
                 holding.set()
                 try:
                     other.exec_driver_sql("UPDATE work_counter SET value = value WHERE id = 1")
-                    other.commit()
                 except sa.exc.DBAPIError:
-                    other.rollback()  # the wrapper never rolled back: the lock timeout ends this session
+                    pass  # the wrapper never rolled back: the lock timeout ends this session
+                # Rolled back, never committed: a committed row version would refuse (40001) a retry whose
+                # snapshot was taken before this session ended, a failure the learner's wrapper did not cause.
+                other.rollback()
 
         thread = threading.Thread(target=other_session, daemon=True)
         thread.start()
