@@ -145,6 +145,22 @@ def exercise_cells(stem: str):
     return setup, parts, cleanup
 
 
+def cell_errors(nb, positions: dict[str, list[int]]) -> dict[str, list[str | None]]:
+    """``{variant: [error or None per test cell]}`` of an executed notebook: each variant's test cells are at
+    ``positions[variant]``; an error is ``"Name: message"`` (the message cut to 300 characters)."""
+    return {variant_id: [next((f"{o.ename}: {o.evalue[:300]}" for o in nb.cells[i].outputs
+                               if o.output_type == "error"), None)
+                         for i in indexes] for variant_id, indexes in positions.items()}
+
+
+def assert_judged(errors: list[str | None], correct: bool) -> None:
+    """A correct variant passes every test cell of its part; a wrong one fails at least one."""
+    if correct:
+        assert errors == [None] * len(errors), f"a correct answer lost marks: {errors}"
+    else:
+        assert any(errors), "a wrong answer kept every point"
+
+
 def graded_cells(stem: str) -> dict[str, str]:
     """``{grade_id: source}`` of the code cells of a step's exercise source (answers, tests, setup)."""
     from course.platform import paths

@@ -14,6 +14,7 @@ Everything runs on a PostgreSQL engine (``relational.scratch_engine("postgres")`
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -266,10 +267,9 @@ class ConflictingWork:
                 other.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(scaled(30) * 1000)}ms'")
                 other.exec_driver_sql("UPDATE work_counter SET value = value WHERE id = 2")
                 holding.set()
-                try:
+                # If the wrapper never rolls back, the lock timeout ends this wait.
+                with contextlib.suppress(sa.exc.DBAPIError):
                     other.exec_driver_sql("UPDATE work_counter SET value = value WHERE id = 1")
-                except sa.exc.DBAPIError:
-                    pass  # the wrapper never rolled back: the lock timeout ends this session
                 # Rolled back, never committed: a committed row version would refuse (40001) a retry whose
                 # snapshot was taken before this session ended, a failure the learner's wrapper did not cause.
                 other.rollback()

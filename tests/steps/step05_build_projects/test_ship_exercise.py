@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from factories import assert_judged, cell_errors, exercise_cells
 from nbclient import NotebookClient
 
-from course.platform import paths
 from course.steps.step05_build_projects import ship_exercise as grading
 
 STEM = "05b-ship"
@@ -261,26 +261,6 @@ def load_settings(environ):
 ]
 
 
-def _exercise_cells():
-    """(setup sources, {answer grade_id: (answer source, [test sources])}, cleanup source) of exercise 05b."""
-    nb = nbformat.read(paths.solution_path(STEM), as_version=4)
-    setup, parts, current, cleanup = [], {}, None, ""
-    for cell in nb.cells:
-        info = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code":
-            continue
-        if info.get("solution"):
-            current = info["grade_id"]
-            parts[current] = (cell.source, [])
-        elif info.get("grade"):
-            parts[current][1].append(cell.source)
-        elif current is None:
-            setup.append(cell.source)
-        else:
-            cleanup = cell.source
-    return setup, parts, cleanup
-
-
 def _strip(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
                      and "### END SOLUTION" not in line) + "\n"
@@ -290,7 +270,7 @@ def _strip(source: str) -> str:
 def graded_variants(tmp_path_factory):
     """{variant id: [error or None per test cell of its part]}: every variant run once, in one kernel; each part's
     other answers (the reference ones) are written first, so a part is judged on its own answer."""
-    setup, parts, cleanup = _exercise_cells()
+    setup, parts, cleanup = exercise_cells(STEM)
     cells = [nbformat.v4.new_code_cell(source) for source in setup]
     cells += [nbformat.v4.new_code_cell(_strip(answer)) for answer, _ in parts.values()]  # every reference file
     positions = {}
@@ -305,9 +285,7 @@ def graded_variants(tmp_path_factory):
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path_factory.mktemp("variants"))}}).execute()
     assert not [o for c in nb.cells[:len(setup) + len(parts)] for o in c.outputs if o.output_type == "error"]
-    return {variant_id: [next((f"{o.ename}: {o.evalue[:300]}" for o in nb.cells[i].outputs
-                               if o.output_type == "error"), None)
-                         for i in indexes] for variant_id, indexes in positions.items()}
+    return cell_errors(nb, positions)
 
 
 @pytest.mark.slow
@@ -315,14 +293,11 @@ def graded_variants(tmp_path_factory):
 @pytest.mark.parametrize(("variant_id", "correct"), [(v[0], v[2]) for v in VARIANTS], ids=[v[0] for v in VARIANTS])
 def test_hidden_tests_judge_each_variant(graded_variants, variant_id, correct):
     errors = graded_variants[variant_id]
-    if correct:
-        assert errors == [None] * len(errors), f"a correct answer lost marks: {errors}"
-    else:
-        assert any(errors), "a wrong answer kept every point"
+    assert_judged(errors, correct)
 
 
 def test_every_part_has_a_wrong_and_a_right_variant():
-    _, parts, _ = _exercise_cells()
+    _, parts, _ = exercise_cells(STEM)
     for part in parts:
         kinds = {correct for _, p, correct, _ in VARIANTS if p == part}
         assert kinds == {True, False}, part
