@@ -21,7 +21,7 @@ import json
 
 from course.grading.guard import CHECK_NAMES, MAX_FINDINGS
 
-__all__ = ["CHECK_NAMES", "static_findings", "setup_names", "bound_names", "REVIEW_KEY", "review_notes",
+__all__ = ["CHECK_NAMES", "static_findings", "setup_names", "setup_imports", "bound_names", "REVIEW_KEY", "review_notes",
            "mark_for_review"]
 
 REVIEW_KEY = "needs_review"  # under the autograded notebook's metadata["course"]
@@ -88,6 +88,27 @@ def setup_names(sources: list[str]) -> set[str]:
     return names
 
 
+def setup_imports(sources: list[str]) -> dict[str, str]:
+    """``{name: what it was imported as}`` for the names the trusted setup cells bind by a plain import
+    (``import time`` -> ``{"time": "time"}``, ``from pathlib import Path`` -> ``{"Path": "pathlib.Path"}``): an
+    answer that imports the same thing under the same name binds the same object again (both go through
+    ``sys.modules``, and patching that is a finding of its own), so it is not a rebinding."""
+    origins: dict[str, str] = {}
+    for source in sources:
+        for kind, text in _python_source(source):
+            try:
+                tree = ast.parse(text) if kind == "python" else None
+            except SyntaxError:
+                continue
+            for node in (tree.body if tree else []):
+                if isinstance(node, ast.Import):
+                    origins.update((a.name, a.name) for a in node.names if a.asname is None and "." not in a.name)
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    origins.update((a.name, f"{node.module}.{a.name}") for a in node.names
+                                   if a.asname is None and a.name != "*")
+    return origins
+
+
 def bound_names(source: str) -> set[str]:
     """Every name a cell binds in the notebook's namespace (in loops and ``with`` blocks too; not inside
     functions, classes or comprehensions)."""
@@ -115,8 +136,9 @@ def bound_names(source: str) -> set[str]:
 class _Reader(ast.NodeVisitor):
     """Walks one cell's syntax tree and notes every suspect construct, once each."""
 
-    def __init__(self, where: str, protected: set[str]):
+    def __init__(self, where: str, protected: set[str], origins: dict[str, str] | None = None):
         self.where, self.protected, self.found = where, protected, []
+        self.origins = origins or {}        # protected name -> what the setup imported it as (setup_imports)
         self.aliases: dict[str, str] = {}   # local name -> module it stands for (import x as y)
         self.depth = 0                      # > 0 inside a function or class body
 
@@ -189,6 +211,8 @@ class _Reader(ast.NodeVisitor):
             self._imported(alias.name)
             local = alias.asname or alias.name.split(".")[0]
             self.aliases[local] = alias.name if alias.asname else alias.name.split(".")[0]
+            if alias.asname is None and self.origins.get(local) == local:
+                continue  # `import time` again, as the setup did: the same module, not a rebinding
             self.bind(local)
 
     def visit_ImportFrom(self, node):
@@ -203,6 +227,8 @@ class _Reader(ast.NodeVisitor):
             if alias.name in CHECK_NAMES and module in ("course", "course.grading.checks"):
                 continue  # the same helpers the setup imports: harmless
             self.aliases[local] = full
+            if alias.asname is None and not node.level and self.origins.get(local) == full:
+                continue  # the same name from the same module as the setup: the same object again
             if alias.name == "*":
                 self.note(f"imports * from {module}")
             else:
@@ -317,7 +343,8 @@ def static_findings(nb, source_cells: dict[str, str]) -> list[str]:
     ``source_cells`` maps grade_id to source for the locked cells of the assignment (from the gradebook):
     those are trusted; every other code cell, answer or added by the student, is read."""
     trusted = [c for c in nb.cells if c.get("cell_type") == "code" and _trusted(c, source_cells)]
-    protected = setup_names([c.source for c in trusted if not _is_test(c)])
+    setup = [c.source for c in trusted if not _is_test(c)]
+    protected, origins = setup_names(setup), setup_imports(setup)
     found: list[str] = []
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code" or cell in trusted:
@@ -331,7 +358,7 @@ def static_findings(nb, source_cells: dict[str, str]) -> list[str]:
                 tree = ast.parse(text)
             except SyntaxError:
                 continue  # it fails when it runs, and scores what it scores
-            reader = _Reader(where, protected)
+            reader = _Reader(where, protected, origins)
             reader.visit(tree)
             found.extend(f for f in reader.found if f not in found)
     return found[:MAX_FINDINGS]

@@ -23,6 +23,23 @@ def _findings(answer: str, *, extra_cells=()) -> list[str]:
     return tamper.static_findings(nb, trusted)
 
 
+@pytest.mark.parametrize(("answer", "flagged"), [
+    ("import time\nimport sqlite3\nfrom pathlib import Path\n\ndef add(a, b):\n    return a + b", []),
+    ("import os as time\n\ndef add(a, b):\n    return a + b", ["rebinds 'time'"]),
+    ("import time as sqlite3\n\ndef add(a, b):\n    return a + b", ["rebinds 'sqlite3'"]),
+    ("from os import path as Path\n\ndef add(a, b):\n    return a + b", ["rebinds 'Path'"]),
+    ("from mymodule import time\n\ndef add(a, b):\n    return a + b", ["rebinds 'time'"]),
+    ("time = None\n\ndef add(a, b):\n    return a + b", ["rebinds 'time'"]),
+])
+def test_importing_what_the_setup_imported_again_is_not_a_rebinding(answer, flagged):
+    """`import time` in an answer, as the setup did, binds the same module again (05c's learners write it at the
+    top of their answer); the same name bound to anything else still is one."""
+    setup = "import time\nimport sqlite3\nfrom pathlib import Path\n" + SETUP
+    nb = a.notebook([a.locked_code(setup, "setup"), a.answer(answer, "add"), a.tests(TESTS, "add_tests", 1)])
+    found = tamper.static_findings(nb, {"setup": setup, "add_tests": TESTS})
+    assert [f.split(" ", 3)[3].split(",")[0] for f in found] == flagged, found
+
+
 @pytest.mark.parametrize("answer", [
     "def add(a, b):\n    return a + b",
     "import math\nimport json\n\ndef add(a, b):\n    total = sum((a, b))\n    return int(math.fsum([total]))",
