@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
@@ -20,18 +20,26 @@ from click.testing import CliRunner
 
 from course import cli
 from course.components.servers import HOST, free_port
+from course.components.waits import scaled, wait_until
 from course.platform import jupyter
 
 
 @contextmanager
 def occupied(port: int):
-    """Hold ``port`` on 127.0.0.1 as another program would (already held by someone else: fine too)."""
+    """Hold ``port`` on 127.0.0.1 as another program would. If another test's server has it, wait (scaled) until
+    it can be held here: that server may let it go at any moment, and then the port would be free after all."""
     holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        holder.bind((HOST, port))
+
+    def hold() -> bool:
+        try:
+            holder.bind((HOST, port))
+        except OSError:
+            return False
         holder.listen()
-    except OSError:
-        pass  # someone else's server has it: the port is taken all the same
+        return True
+
+    with suppress(TimeoutError):  # held by someone else the whole time: the port is taken all the same
+        wait_until(hold, scaled(60), what=f"port {port} to be free to hold")
     try:
         yield port
     finally:

@@ -50,8 +50,13 @@ def test_json_logging_replaces_its_own_handler_and_read_logs_filters_by_request(
     log.info("two", extra={"request_id": "b"})
     observe.close_logging(logger="test.observe.file")
     (tmp_path / "worker.log").write_text("plain text line\n" + json.dumps({"time": "9", "request_id": "a"}) + "\n")
-    assert [e["message"] for e in observe.read_logs(path)] == ["one", "two"]
+    # each line once (the order of two lines logged within the same wall-clock millisecond is the clock's)
+    assert sorted(e["message"] for e in observe.read_logs(path)) == ["one", "two"]
     assert [e.get("message") for e in observe.read_logs(path, tmp_path / "worker.log", request_id="a")] == ["one", None]
+    (tmp_path / "late.log").write_text("".join(json.dumps({"time": t, "message": m}) + "\n"
+                                               for t, m in [("2026-01-01T00:00:02.000", "second"),
+                                                            ("2026-01-01T00:00:01.000", "first")]))
+    assert [e["message"] for e in observe.read_logs(tmp_path / "late.log")] == ["first", "second"]  # time order
     assert {"message": "plain text line"} in observe.read_logs(tmp_path / "worker.log", tmp_path / "missing.log")
 
 
