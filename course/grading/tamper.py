@@ -69,22 +69,28 @@ def _python_source(source: str) -> list[tuple[str, str]]:
     return [("python", source)]
 
 
+def _top_level(sources: list[str]):
+    """The top-level statements of the Python parts of ``sources`` (a part that does not parse is skipped)."""
+    for source in sources:
+        for kind, text in _python_source(source):
+            if kind != "python":
+                continue
+            try:
+                yield from ast.parse(text).body
+            except SyntaxError:
+                continue
+
+
 def setup_names(sources: list[str]) -> set[str]:
     """Names the trusted setup cells bind at top level (imports and plain assignments), and the check
     helpers' names: the tests use them."""
     names = set(CHECK_NAMES)
-    for source in sources:
-        for kind, text in _python_source(source):
-            try:
-                tree = ast.parse(text) if kind == "python" else None
-            except SyntaxError:
-                continue
-            for node in (tree.body if tree else []):
-                if isinstance(node, ast.Import | ast.ImportFrom):
-                    names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
-                elif isinstance(node, ast.Assign):
-                    for target in node.targets:
-                        names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    for node in _top_level(sources):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     return names
 
 
@@ -94,18 +100,12 @@ def setup_imports(sources: list[str]) -> dict[str, str]:
     answer that imports the same thing under the same name binds the same object again (both go through
     ``sys.modules``, and patching that is a finding of its own), so it is not a rebinding."""
     origins: dict[str, str] = {}
-    for source in sources:
-        for kind, text in _python_source(source):
-            try:
-                tree = ast.parse(text) if kind == "python" else None
-            except SyntaxError:
-                continue
-            for node in (tree.body if tree else []):
-                if isinstance(node, ast.Import):
-                    origins.update((a.name, a.name) for a in node.names if a.asname is None and "." not in a.name)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    origins.update((a.name, f"{node.module}.{a.name}") for a in node.names
-                                   if a.asname is None and a.name != "*")
+    for node in _top_level(sources):
+        if isinstance(node, ast.Import):
+            origins.update((a.name, a.name) for a in node.names if a.asname is None and "." not in a.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            origins.update((a.name, f"{node.module}.{a.name}") for a in node.names
+                           if a.asname is None and a.name != "*")
     return origins
 
 
