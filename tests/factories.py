@@ -153,6 +153,24 @@ def cell_errors(nb, positions: dict[str, list[int]]) -> dict[str, list[str | Non
                          for i in indexes] for variant_id, indexes in positions.items()}
 
 
+def run_variants(cells: list, positions: dict[str, list[int]], *, trusted: int, folder, timeout: int = 600,
+                 env: dict[str, str] | None = None) -> dict[str, list[str | None]]:
+    """Run a notebook of variant cells in one kernel (in ``folder``, with ``env`` set for it) and return
+    :func:`cell_errors`; the first ``trusted`` cells (setup, reference answers) must run without an error."""
+    import pytest
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=cells)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)  # the test's own server, not a second one
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    errors = [o for c in nb.cells[:trusted] for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    return cell_errors(nb, positions)
+
+
 def assert_judged(errors: list[str | None], correct: bool) -> None:
     """A correct variant passes every test cell of its part; a wrong one fails at least one."""
     if correct:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 import sqlalchemy as sa
-from factories import assert_judged, cell_errors, exercise_cells
+from factories import assert_judged, exercise_cells, run_variants
 
 from course.components import services
 from course.steps.step04_databases import concurrency as cc
@@ -374,7 +374,6 @@ def run_in_transaction(engine, work, attempts=5):
 def graded_variants(pg_url, tmp_path_factory):
     """{variant id: [error name or None per test cell of its part]}: every variant run once, in one kernel."""
     import nbformat
-    from nbclient import NotebookClient
 
     setup, parts, cleanup = exercise_cells("04b-concurrency")
     cells = [nbformat.v4.new_code_cell(source) for source in setup]
@@ -385,13 +384,8 @@ def graded_variants(pg_url, tmp_path_factory):
         positions[variant_id] = list(range(len(cells), len(cells) + len(tests)))
         cells += [nbformat.v4.new_code_cell(test) for test in tests]
     cells.append(nbformat.v4.new_code_cell(cleanup))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DATABASE_URL", services.postgres_url())  # this test's server, not a second one
-        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(tmp_path_factory.mktemp("variants"))}}).execute()
-    assert not [o for c in nb.cells[:len(setup)] for o in c.outputs if o.output_type == "error"]
-    return cell_errors(nb, positions)
+    return run_variants(cells, positions, trusted=len(setup), folder=tmp_path_factory.mktemp("variants"),
+                        env={"DATABASE_URL": services.postgres_url()})
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import os
 
 import psutil
 import pytest
-from factories import assert_judged, cell_errors, exercise_cells
+from factories import assert_judged, exercise_cells, run_variants
 
 from course.components import services
 from course.components.waits import wait_until
@@ -289,7 +289,6 @@ def _wrapped(test: str) -> str:
 def graded_variants(tmp_path_factory):
     """{variant id: [error name or None per test cell of its part]}: every variant run once, in one kernel."""
     import nbformat
-    from nbclient import NotebookClient
 
     setup, parts, cleanup = exercise_cells("05c-operate")
     solutions = [answer for answer, _ in parts.values()]
@@ -302,20 +301,14 @@ def graded_variants(tmp_path_factory):
         cells += [nbformat.v4.new_code_cell(test if correct else _wrapped(test)) for test in tests]
         cells.append(nbformat.v4.new_code_cell(parts[part][0]))  # the solution again, for the next variant
     cells.append(nbformat.v4.new_code_cell(cleanup))
-    nb = nbformat.v4.new_notebook(cells=cells)
     started_here = services.status()["redis"] is None
     url = operate.redis_url()
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("REDIS_URL", url)  # this test's server, not a second one
-            NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                           resources={"metadata": {"path": str(tmp_path_factory.mktemp("variants"))}}).execute()
+        return run_variants(cells, positions, trusted=len(setup) + len(solutions), timeout=300,
+                            folder=tmp_path_factory.mktemp("variants"), env={"REDIS_URL": url})
     finally:
         if started_here:
             services.stop_redis()
-    setup_errors = [o for c in nb.cells[:len(setup) + len(solutions)] for o in c.outputs if o.output_type == "error"]
-    assert not setup_errors, setup_errors
-    return cell_errors(nb, positions)
 
 
 @pytest.mark.slow

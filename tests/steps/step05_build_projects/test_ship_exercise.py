@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from factories import assert_judged, cell_errors, exercise_cells
-from nbclient import NotebookClient
+from factories import assert_judged, exercise_cells, run_variants
 
 from course.steps.step05_build_projects import ship_exercise as grading
 
@@ -281,11 +280,7 @@ def graded_variants(tmp_path_factory):
         cells += [nbformat.v4.new_code_cell(test) for test in tests]
         cells.append(nbformat.v4.new_code_cell(_strip(reference) + "\ngrading.stop_all()"))  # back to the reference
     cells.append(nbformat.v4.new_code_cell(cleanup))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path_factory.mktemp("variants"))}}).execute()
-    assert not [o for c in nb.cells[:len(setup) + len(parts)] for o in c.outputs if o.output_type == "error"]
-    return cell_errors(nb, positions)
+    return run_variants(cells, positions, trusted=len(setup) + len(parts), folder=tmp_path_factory.mktemp("variants"))
 
 
 @pytest.mark.slow
