@@ -13,8 +13,8 @@ The pipeline, in order (each step needs the one before):
    nbgrader metadata, are put back from the release, and noted (course.grading.repair);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
-6. generate feedback HTML without hidden tests (in a forked child, while step 5 runs), copy it into the
-   workspace, record the grade.
+6. generate feedback HTML without hidden tests (readied while step 4 runs, rendered in a forked child while
+   step 5 runs: course.grading.feedback), copy it into the workspace, record the grade.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from course.grading import feedback as feedback_page
 from course.grading.nbconfig import quiet
 from course.platform import manifest, paths
 
@@ -367,38 +368,53 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
-        if progress is not None:
-            config.Execute.on_cell_start = _announce_parts(progress)  # nbclient runs it before each cell
+        # The feedback page is readied while the kernel runs the notebook, in a child forked when the kernel
+        # starts on the first cell (course.grading.feedback): this process has imported nbgrader by then.
+        writers: list = []
+
+        def fork_writer():
+            if not writers:
+                writers.append(feedback_page.prepare(config, paths.release_path(stem), stem, _run_converter))
+
+        first = fork_writer if feedback_to is not None else None
+        if progress is not None or first is not None:
+            config.Execute.on_cell_start = _on_cell_start(progress, first)  # nbclient runs it before each cell
         # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
         config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped. In the sandbox where it can run.
         kernel = prestart_kernel(config, submitted, sandbox=_sandbox(config, scratch, stem, cache_dir))
+        scored = False
         try:
             # a JSON file nbformat cannot read is one clear error too
             restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
             outcome = _run_converter("Autograde", config, stem)                 # 4
             autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
             graded = outcome["success"] and autograded.exists()
-            # Feedback HTML renders in a forked copy of this process while this one reads the scores and
-            # stops the kernel: the two take about as long.
-            writer = _start_feedback(config, stem) if graded and feedback_to is not None else None
+            # The feedback page renders in the readied child while this process reads the scores and stops
+            # the kernel.
+            if graded and writers:
+                feedback_page.start(writers[0])
             if not graded:
                 raise GradingError(f"nbgrader could not grade {notebook}: {_last_error(outcome)}")
             parts = _parts(autograded, _scores(config, stem), int(config.Execute.timeout))   # 5
             from course.grading.tamper import review_notes
 
             review = review_notes(autograded)
+            scored = True
         finally:
             stop_kernel(kernel)
+            if not scored and writers and writers[0] is not None:
+                writers[0].cancel()  # no page after all: the child ends now, not at this process's exit
         feedback, problems = None, []
-        if writer is not None:                                                  # 6
+        if feedback_to is not None:                                             # 6
             html = scratch / "feedback" / STUDENT / stem / f"{stem}.html"
-            if _finish_feedback(writer, config, stem) and html.exists():
+            writer = writers[0] if writers else None
+            if feedback_page.finish(writer, config, stem, _run_converter) and html.exists():
                 target = feedback_to / html.name
                 try:
                     feedback_to.mkdir(parents=True, exist_ok=True)
-                    target.write_text(_with_table_style(html.read_text(encoding="utf-8")), encoding="utf-8")
+                    target.write_text(feedback_page.with_table_style(html.read_text(encoding="utf-8")), encoding="utf-8")
                     feedback = str(target)
                 except OSError as error:  # the grade still counts: say what failed and how to fix it
                     problems.append(f"the feedback page could not be written to {target} "
@@ -408,25 +424,13 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems, review)
 
 
-# nbgrader's feedback page loads Bootstrap, which sets `td, th {padding: 0}`, and nothing styles a markdown table
-# again: a table's headers ran together ("value for the line aboverule"). This gives them padding and borders.
-TABLE_STYLE = """<style>
-.rendered_html table {border-collapse: collapse; margin: 0.5em 0 1em;}
-.rendered_html th, .rendered_html td {padding: 0.3em 0.8em; border: 1px solid #d0d0d0; text-align: left;
-  vertical-align: top;}
-.rendered_html thead th {background: #f5f5f5;}
-</style>
-"""
-
-
-def _with_table_style(page: str) -> str:
-    head_end = page.find("</head>")
-    return page if head_end < 0 else page[:head_end] + TABLE_STYLE + page[head_end:]
-
-
-def _announce_parts(progress: Callable[[str], None]):
+def _on_cell_start(progress: Callable[[str], None] | None, first: Callable[[], None] | None):
+    """nbclient's hook before each cell: ``first()`` before any (it runs once), ``progress`` with each part's
+    title."""
     def on_cell_start(cell, cell_index):
-        title = part_title(cell.source) if cell.get("cell_type") == "markdown" else None
+        if first is not None:
+            first()
+        title = part_title(cell.source) if progress is not None and cell.get("cell_type") == "markdown" else None
         if title:
             progress(title)
     return on_cell_start
@@ -446,36 +450,6 @@ def _sandbox(config, scratch: Path, stem: str, cache_dir: Path):
         return None
     return sandbox.Sandbox([scratch / "submitted" / STUDENT / stem, scratch / "solutions" / stem],
                            scratch / "autograded" / STUDENT / stem, sandbox.limits_from(config))
-
-
-def _feedback_job(config, stem: str) -> None:
-    config.HTMLExporter.template_name = "feedback"
-    outcome = _run_converter("GenerateFeedback", config, stem)
-    os._exit(0 if outcome["success"] else 1)
-
-
-def _start_feedback(config, stem: str):
-    """Generate feedback in a forked child where fork exists (everything is imported already, so the
-    child starts at once); elsewhere return "inline", and :func:`_finish_feedback` does it in this process."""
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return "inline"
-    child = multiprocessing.get_context("fork").Process(target=_feedback_job, args=(config, stem),
-                                                        name="course-feedback", daemon=True)
-    child.start()
-    return child
-
-
-def _finish_feedback(writer, config, stem: str) -> bool:
-    if writer == "inline":
-        config.HTMLExporter.template_name = "feedback"
-        return _run_converter("GenerateFeedback", config, stem)["success"]
-    writer.join(timeout=120)
-    if writer.is_alive():
-        writer.kill()
-        return False
-    return writer.exitcode == 0
 
 
 def _run_converter(name: str, config, stem: str) -> dict:
