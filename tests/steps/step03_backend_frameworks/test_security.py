@@ -467,3 +467,26 @@ def test_part_a_states_and_grades_owasps_figures():
     text = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "passwords_instructions")
     assert f"memory at least {guidance['memory_kib']} KiB" in text and f"at least {guidance['time_cost']} iterations" in text
     assert f"params.memory_cost >= {guidance['memory_kib']}" in TESTS["passwords_tests"]
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_the_constant_time_check_through_nbgrader_and_its_guard(tmp_path, gradebook_cache):
+    """Graded as a learner's submission is (nbgrader, the kernel's guard): a sync route calling
+    secrets.compare_digest in anyio's worker threads keeps every point and raises no finding about the test's
+    profiler; a comparison with != loses the constant-time cell's point and nothing else."""
+    from course.grading.grader import grade_notebook
+
+    right = next(source for variant, _, source in RIGHT if variant == "notes-dependencies-httpexception-strict")
+    answers = {"right": right, "not-equal": swap("notes_api", CSRF_COMPARISON, 'if sent != session["csrf"]:')}
+    for name, answer in answers.items():
+        nb = nbformat.read(paths.solution_path(STEM), as_version=4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "notes_api")
+        cell.source = answer
+        folder = tmp_path / name
+        folder.mkdir()
+        nbformat.write(nb, folder / f"{STEM}.ipynb")
+        result = grade_notebook(STEM, folder / f"{STEM}.ipynb", cache_dir=gradebook_cache)
+        assert not [f for f in result.review if "setprofile" in f or "settrace" in f], result.review
+        lost = [p.grade_id for p in result.parts if not p.passed]
+        assert lost == ([] if name == "right" else ["notes_api_constant_time_tests"]), (name, lost)
