@@ -8,17 +8,25 @@ microseconds: no imports beyond the standard library, no I/O but that one line.
 A check fails its cell at once. A test cell with many checks runs them inside ``with all_checks():``
 instead: each failing check is noted, the rest still run, and the cell fails once at the end with every
 failing check on a line of its own (a cell whose checks all pass shows their ``PASS`` lines and nothing more).
+
+A test cell that grades *how* a server compares a secret (in constant time, with ``hmac.compare_digest``)
+counts those calls with :func:`compare_digest_calls`: a profile function in the threads started inside the
+block, which the grading kernel's guard recognises (it is this module's own function, restored before every
+test cell) and does not report as a tamper finding.
 """
 
 from __future__ import annotations
 
+import _operator
+import hmac
 import math
 import numbers
 import operator
 import reprlib
 import sys
+import threading
 
-__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises", "all_checks"]
+__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises", "all_checks", "compare_digest_calls"]
 
 _short = reprlib.Repr()
 _short.maxstring = 80
@@ -313,3 +321,47 @@ def check_raises(label: str, func, *args, exception: type[BaseException] = Value
         return _fail(label, f"expected {exception.__name__}, got {type(error).__name__}: {error}.", hint)
     detail = f"expected {exception.__name__} to be raised, got a return value {_show(result)}."
     return _fail(label, detail, hint)
+
+
+# -- constant-time comparisons, counted ---------------------------------------------------------------------
+
+# hmac.compare_digest is secrets.compare_digest (OpenSSL's, in _hashlib) or _operator's: C functions, found
+# here before any student code runs (a Python stand-in that uses == is not counted). They, and the list of open
+# blocks, are bound as defaults: the guard restores these functions' code and defaults before every test cell.
+_COMPARE_DIGESTS = (hmac.compare_digest, _operator._compare_digest)
+_WATCHING: list = []  # the lists of the compare_digest_calls() blocks now open
+
+
+def _count_compare_digest(frame, event, arg, targets=_COMPARE_DIGESTS, watching=_WATCHING) -> None:
+    """The profile function of :func:`compare_digest_calls` (the guard knows it by identity): a C call of
+    ``compare_digest``, under any name, adds the calling function's name to every open block's list."""
+    if event == "c_call" and watching and (arg is targets[0] or arg is targets[1]):
+        for seen in watching:
+            seen.append(frame.f_code.co_name)
+
+
+def _watch_enter(self, watching=_WATCHING, profile=_count_compare_digest) -> list:
+    self.seen, self.previous = [], threading.getprofile()
+    watching.append(self.seen)
+    threading.setprofile(profile)
+    return self.seen
+
+
+def _watch_exit(self, kind, error, traceback, watching=_WATCHING) -> bool:
+    threading.setprofile(self.previous)
+    watching[:] = [seen for seen in watching if seen is not self.seen]
+    return False
+
+
+def compare_digest_calls():
+    """A ``with`` block whose value is a list that gets one entry (the calling function's name) for every call
+    of ``hmac.compare_digest`` (``secrets.compare_digest`` too, or either imported under another name) made by
+    a thread started inside the block, such as a server's (``threading.setprofile``; the test's own thread is
+    not watched). Timing a comparison is too noisy to grade; whether the constant-time function ran is not.
+
+    Like :func:`all_checks`, each call makes its own small class whose methods are this module's functions
+    (the grading kernel's guard restores them before every test cell), and the value is a plain list.
+    """
+    kind = type("compare_digest_calls", (), {"__slots__": ("seen", "previous"), "__enter__": _watch_enter,
+                                             "__exit__": _watch_exit})
+    return kind()

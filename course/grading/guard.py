@@ -5,8 +5,11 @@ cell (nothing of the student's has run yet) and runs it in a private namespace w
 builtins (:func:`install_code`). The guard records what the tests rely on (the check helpers and the modules
 they use, the builtins, the IPython shell's methods and hooks, the names the setup cells bound) and installs an
 audit hook (PEP 578: it cannot be removed) that notes files written outside the folder, the gradebook or the
-solutions opened, ``gc``/``ctypes`` games. Before each test cell it compares, notes what changed and puts the
-originals back. The parent reaches it without any name the student can shadow (:func:`guard_call`).
+solutions opened, ``gc``/``ctypes`` games, trace and profile functions (``sys.settrace``, ``sys.setprofile``,
+``threading.setprofile``: a student's could watch the hidden tests run; the one exception is the course's own
+call counter, :func:`course.grading.checks.compare_digest_calls`, starting a thread in a test cell, known by
+identity). Before each test cell it compares, notes what changed and puts the originals back. The parent
+reaches it without any name the student can shadow (:func:`guard_call`).
 
 The hidden tests stay out of the student's reach: a test cell runs without history (the executor sends it
 with ``store_history=False``: no ``In``/``_ih``/``_i``/``Out`` entry, nothing in the history database), its
@@ -26,6 +29,7 @@ import json
 import linecache
 import os
 import sys
+import threading
 
 __all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "parse_findings"]
 
@@ -45,6 +49,7 @@ SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "sho
                  "ex", "ev")
 KERNEL_METHODS = ("do_execute", "execute_request", "send_response", "_publish_execute_input")
 INPUT_HOOKS = ("cleanup_transforms", "line_transforms", "token_transformers")  # they see each cell's raw text
+THREAD_HOOKS = {"_profile_hook": "threading.setprofile", "_trace_hook": "threading.settrace"}
 NOISY_BUILTINS = {"input", "raw_input", "getpass", "_", "__", "___", "display", "get_ipython", "exit", "quit",
                   "__IPYTHON__", "copyright", "credits", "license", "help"}
 
@@ -79,6 +84,12 @@ class KernelGuard:
                                if callable(value) and not (name == "builtins" and key in NOISY_BUILTINS)}
                         for name, module in guard.modules.items() if module is not None}
         guard.checks_state = guard.states["course.grading.checks"]
+        # A test cell's own profiler (checks.compare_digest_calls) is set in each thread a thread's bootstrap
+        # starts; both are known here by identity, before any student code runs (see _course_profiler).
+        guard.profiler = guard.checks_state.get("_count_compare_digest")
+        guard.profiler_code = getattr(guard.profiler, "__code__", None)
+        guard.threading = threading
+        guard.bootstrap_code = threading.Thread._bootstrap_inner.__code__
         shell = guard.shell
         guard.hooks = None if shell is None else {
             "ast_transformers": list(shell.ast_transformers),
@@ -140,6 +151,9 @@ class KernelGuard:
         for name, module in self.modules.items():
             if sys.modules.get(name) is not module and module is not None:
                 self._note(f"sys.modules['{name}'] was replaced at run time")
+        for hook, call in THREAD_HOOKS.items():  # no audit event: seen here, or when a thread starts with it
+            if getattr(self.threading, hook, None) is not None:
+                self._note(f"called {call}() (a function that watches every new thread)")
 
     def _note(self, finding: str) -> None:
         if finding not in self.findings and len(self.findings) < MAX_FINDINGS:
@@ -170,12 +184,25 @@ class KernelGuard:
                 module = getattr(args[0], "__module__", "") or ""
                 if module.split(".")[0] in ("course", "builtins", "math", "operator"):
                     self._note(f"replaced the {args[1]} of {module}.{getattr(args[0], '__name__', '?')}")
-            elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook"):
+            elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook") and not (
+                    event == "sys.setprofile" and self._course_profiler(sys._getframe(1))):
                 self._note(f"called {event}()")
         except Exception:  # noqa: BLE001 - an audit hook that raises would break the student's code
             pass
         finally:
             self._busy = False
+
+    def _course_profiler(self, caller) -> bool:
+        """Whether this ``sys.setprofile`` is a thread starting, during a test cell, with the course's own
+        profile function (:func:`course.grading.checks.compare_digest_calls`): ``caller`` (the frame calling
+        sys.setprofile) runs the original ``Thread._bootstrap_inner``, and the hook it installs is
+        ``_count_compare_digest`` with its own code. Any other profiler, a trace function, or one set by a
+        direct call (the student's code, even in a test, even around the course's helper) is a finding."""
+        profiler = self.profiler
+        return (self._testing and profiler is not None and caller is not None
+                and caller.f_code is self.bootstrap_code
+                and getattr(self.threading, "_profile_hook", None) is profiler
+                and profiler.__code__ is self.profiler_code)
 
     def _path(self, path, writes: bool, verb: str) -> None:
         path = os.fsdecode(path)
@@ -259,6 +286,8 @@ class KernelGuard:
                 content["code"] = ""
 
     def _restore(self) -> None:
+        for hook in THREAD_HOOKS:
+            setattr(self.threading, hook, None)
         for name, module in self.modules.items():
             if module is not None and sys.modules.get(name) is not module:
                 sys.modules[name] = module

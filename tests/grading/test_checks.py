@@ -329,3 +329,34 @@ def test_the_guard_restores_all_checks_before_each_test_cell(tmp_path):
         assert result["passed"] is False, student
         assert any(reason in line for line in result["findings"]), result["findings"]
     assert guard_tests._guarded(tmp_path, "def add(a, b): return a + b", test)["passed"] is True
+
+
+def test_compare_digest_calls_counts_every_name_in_new_threads_only():
+    import hmac
+    import secrets
+    import threading
+    from hmac import compare_digest as cd
+
+    from course.grading.checks import compare_digest_calls
+
+    def by_hand(a, b):  # a stand-in that uses ==: not the constant-time function
+        return a == b
+
+    def compare():
+        hmac.compare_digest(b"a", b"b")
+        secrets.compare_digest("x", "x")
+        cd("x", "y")
+        by_hand("x", "y")
+
+    before = threading.getprofile()
+    with compare_digest_calls() as seen:
+        compare()  # the test's own thread is not watched
+        worker = threading.Thread(target=compare)
+        worker.start()
+        worker.join()
+    assert seen == ["compare", "compare", "compare"]
+    assert threading.getprofile() is before
+    worker = threading.Thread(target=compare)
+    worker.start()
+    worker.join()
+    assert len(seen) == 3  # nothing counted once the block is left

@@ -99,3 +99,50 @@ def test_guard_reports_files_and_interpreter_games(tmp_path, student, reason):
     result = _guarded(tmp_path, student + "\ndef add(a, b): return a + b")
     assert result["passed"] is True  # nothing unearned here: only reported
     assert any(reason in line for line in result["findings"]), result["findings"]
+
+
+# A test cell may count hmac.compare_digest calls with checks.compare_digest_calls(): a profile function in the
+# threads it starts (a server's). That is no finding; a profiler or trace function of the student's still is,
+# also one set around, or through, the course's helper.
+COUNTING_TEST = """
+import threading, hmac
+from course.grading.checks import compare_digest_calls
+with compare_digest_calls() as seen:
+    worker = threading.Thread(target=lambda: add(2, 3) and hmac.compare_digest(b'a', b'b'))
+    worker.start()
+    worker.join()
+check('one compare_digest call seen', len(seen), 1)
+check('add', add(2, 3), 5)
+"""
+SPY = "import sys, threading\nfrom course.grading.checks import compare_digest_calls\nspy = lambda *a: None\n"
+
+
+def test_the_test_cells_own_call_counter_is_no_finding(tmp_path):
+    result = _guarded(tmp_path, "def add(a, b):\n    return a + b", COUNTING_TEST)
+    assert result == {"clean": [], "passed": True, "findings": []}
+
+
+@pytest.mark.parametrize("student, reason", [
+    (SPY + "sys.setprofile(spy)\nsys.setprofile(None)", "called sys.setprofile()"),
+    (SPY + "sys.settrace(spy)\nsys.settrace(None)", "called sys.settrace()"),
+    (SPY + "threading.setprofile(spy)", "called threading.setprofile()"),
+    (SPY + "threading.settrace(spy)", "called threading.settrace()"),
+    (SPY + "with compare_digest_calls():\n    sys.setprofile(spy)\nsys.setprofile(None)", "called sys.setprofile()"),
+    (SPY + "with compare_digest_calls():\n    threading.setprofile(spy)\n"
+     "    threading.Thread(target=print).start()", "called sys.setprofile()"),
+    (SPY + "import course.grading.checks as c\nc._count_compare_digest = spy", "_count_compare_digest was replaced"),
+])
+def test_a_students_profiler_is_noted_even_around_the_course_helper(tmp_path, student, reason):
+    result = _guarded(tmp_path, student + "\ndef add(a, b):\n    return a + b", COUNTING_TEST)
+    assert any(reason in line for line in result["findings"]), result["findings"]
+
+
+@pytest.mark.parametrize("inside", [
+    "sys.setprofile(spy)",  # a direct call inside the test's own block, from the student's function
+    "threading.setprofile(spy)\n        worker = threading.Thread(target=print)\n        worker.start()\n"
+    "        worker.join()",  # a thread of the student's, started with the student's hook
+])
+def test_a_profiler_the_students_code_sets_during_a_test_is_noted(tmp_path, inside):
+    student = SPY + f"def add(a, b):\n    with compare_digest_calls():\n        {inside}\n    return a + b"
+    result = _guarded(tmp_path, student, COUNTING_TEST)
+    assert "called sys.setprofile()" in result["findings"], result["findings"]

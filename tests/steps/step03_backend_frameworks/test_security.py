@@ -120,8 +120,10 @@ def test_the_authorization_server_runs_pkce_and_refuses_what_it_should():
 #   right: datetimes for iat/exp and the claims checked by hand after decode.
 # - notes_api: no HttpOnly, SameSite=None, the planted session id kept, no ownership check, 403 instead of
 #   the stated 404, a CSRF header only checked for presence, one CSRF token for every session, the owner
-#   taken from the body, the note stored before the CSRF check, the headers on successful responses only; right:
-#   dependencies, HTTPException and SameSite=Strict.
+#   taken from the body, the note stored before the CSRF check, the headers on successful responses only, the
+#   CSRF token compared with != or ==, SHA-256 digests of both compared with !=, a hand-written loop; right:
+#   dependencies, HTTPException, SameSite=Strict and secrets.compare_digest on str in a sync route,
+#   `from hmac import compare_digest as cd`, a length check before compare_digest.
 # - client_ip: the left-most entry, always the peer, always the last entry, the header trusted with no proxy;
 #   right: a walk from the right.
 # - check_url: string prefixes, IP literals only (names pass), loopback only, no scheme check; right: is_global.
@@ -154,6 +156,8 @@ def swap(part: str, old: str, new: str) -> str:
     assert old in source, (part, old)
     return source.replace(old, new)
 
+
+CSRF_COMPARISON = 'if not hmac.compare_digest(sent.encode(), session["csrf"].encode()):'
 
 WRONG = [  # (variant id, part, the test cell that must fail, source)
     ("passwords-sha256", "passwords", "passwords_tests", '''
@@ -214,8 +218,7 @@ def read_token(token):
         "notes_api", 'if note is None or note["owner"] != session["user"]:',
         'if note is not None and note["owner"] != session["user"]:\n'
         '            return JSONResponse({"error": "not yours"}, status_code=403)\n        if note is None:')),
-    ("notes-csrf-presence-only", "notes_api", "notes_api_csrf_tests",
-     swap("notes_api", 'if not hmac.compare_digest(sent.encode(), session["csrf"].encode()):', "if not sent:")),
+    ("notes-csrf-presence-only", "notes_api", "notes_api_csrf_tests", swap("notes_api", CSRF_COMPARISON, "if not sent:")),
     ("notes-one-csrf-token-for-all", "notes_api", "notes_api_csrf_tests", swap(
         "notes_api", "session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)",
         'session_id, csrf = secrets.token_urlsafe(32), sessions.setdefault("csrf", "one-token-for-everyone-0123")')),
@@ -225,6 +228,14 @@ def read_token(token):
         "notes_api", '        sent = request.headers.get("x-csrf-token", "")\n',
         '        sent = request.headers.get("x-csrf-token", "")\n        notes.insert({"owner": session["user"], '
         '"text": "draft"})\n')),
+    ("notes-csrf-compared-with-not-equal", "notes_api", "notes_api_constant_time_tests",
+     swap("notes_api", CSRF_COMPARISON, 'if sent != session["csrf"]:')),
+    ("notes-csrf-compared-with-equal", "notes_api", "notes_api_constant_time_tests",
+     swap("notes_api", CSRF_COMPARISON, 'if not sent == session["csrf"]:')),
+    ("notes-csrf-hashes-compared-with-equal", "notes_api", "notes_api_constant_time_tests", "import hashlib\n" + swap(
+        "notes_api", CSRF_COMPARISON, 'if hashlib.sha256(sent.encode()).digest() != hashlib.sha256(session["csrf"].encode()).digest():')),
+    ("notes-csrf-hand-written-loop", "notes_api", "notes_api_constant_time_tests", swap(
+        "notes_api", CSRF_COMPARISON, 'if len(sent) != len(session["csrf"]) or not all(a == b for a, b in zip(sent, session["csrf"])):')),
     ("notes-headers-on-successes-only", "notes_api", "notes_api_headers_tests", swap(
         "notes_api", "        response = await call_next(request)\n",
         "        response = await call_next(request)\n        if response.status_code >= 400:\n            return response\n")),
@@ -369,6 +380,10 @@ def build_app(notes):
 
     return app
 '''),
+    ("notes-csrf-compare-digest-imported-as-cd", "notes_api", "from hmac import compare_digest as cd\n" + swap(
+        "notes_api", CSRF_COMPARISON, 'if not cd(sent, session["csrf"]):')),
+    ("notes-csrf-length-checked-first", "notes_api", swap(
+        "notes_api", CSRF_COMPARISON, 'if len(sent) != len(session["csrf"]) or not hmac.compare_digest(sent, session["csrf"]):')),
     ("client-ip-walk-from-the-right", "client_ip", '''
 def client_ip(peer, forwarded_for, trusted_proxies):
     hops = [peer] + [a.strip() for a in reversed((forwarded_for or "").split(",")) if a.strip()]
@@ -443,7 +458,7 @@ def test_every_part_has_wrong_and_right_variants_and_the_points_add_up():
     assert {v[1] for v in WRONG} == set(PARTS) and {v[1] for v in RIGHT} == set(PARTS)
     nb = nbformat.read(paths.solution_path(STEM), as_version=4)
     points = sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells)
-    assert points == 19 and "19 points" in nb.cells[0].source
+    assert points == 20 and "20 points" in nb.cells[0].source
 
 
 def test_part_a_states_and_grades_owasps_figures():
@@ -452,3 +467,26 @@ def test_part_a_states_and_grades_owasps_figures():
     text = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "passwords_instructions")
     assert f"memory at least {guidance['memory_kib']} KiB" in text and f"at least {guidance['time_cost']} iterations" in text
     assert f"params.memory_cost >= {guidance['memory_kib']}" in TESTS["passwords_tests"]
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_the_constant_time_check_through_nbgrader_and_its_guard(tmp_path, gradebook_cache):
+    """Graded as a learner's submission is (nbgrader, the kernel's guard): a sync route calling
+    secrets.compare_digest in anyio's worker threads keeps every point and raises no finding about the test's
+    profiler; a comparison with != loses the constant-time cell's point and nothing else."""
+    from course.grading.grader import grade_notebook
+
+    right = next(source for variant, _, source in RIGHT if variant == "notes-dependencies-httpexception-strict")
+    answers = {"right": right, "not-equal": swap("notes_api", CSRF_COMPARISON, 'if sent != session["csrf"]:')}
+    for name, answer in answers.items():
+        nb = nbformat.read(paths.solution_path(STEM), as_version=4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "notes_api")
+        cell.source = answer
+        folder = tmp_path / name
+        folder.mkdir()
+        nbformat.write(nb, folder / f"{STEM}.ipynb")
+        result = grade_notebook(STEM, folder / f"{STEM}.ipynb", cache_dir=gradebook_cache)
+        assert not [f for f in result.review if "setprofile" in f or "settrace" in f], result.review
+        lost = [p.grade_id for p in result.parts if not p.passed]
+        assert lost == ([] if name == "right" else ["notes_api_constant_time_tests"]), (name, lost)
