@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from contextlib import contextmanager, suppress
 
 import sqlalchemy as sa
 
-from course.grading.checks import CheckFailed
+from course.grading.checks import CheckFailed, _collector_around, all_checks
 
 __all__ = ["ENGINES", "prepare_postgres", "on_each_engine", "slowed", "SlowRedis", "concurrently", "stale_copy_on_commit",
            "TWINS_CUSTOMERS", "TWINS_ORDERS", "twins_shop"]
@@ -53,24 +54,35 @@ def _first_line(error: BaseException) -> str:
 def on_each_engine(checks, engines=ENGINES) -> None:
     """Run ``checks(url, where)`` once per engine, print one verdict line per engine, and fail if any failed.
 
-    A check that fails prints its own ``FAIL`` line; an exception from the answer is shown with its engine.
+    Every check of an engine's run is run (they run inside an ``all_checks()`` block of their own), and each
+    failing one is reported on a line of its own that names the engine (``FAIL ✘ on PostgreSQL: ...``); an
+    exception from the answer is shown with its engine. Called inside a cell's ``with all_checks():`` block,
+    those lines join the block's other failures and the cell's later checks still run; called outside one,
+    it raises a :class:`CheckFailed` listing them. The scratch engines made during an engine's run are
+    disposed when it ends, passed or failed, so that no PostgreSQL connection outlives the run.
     """
     __tracebackhide__ = True
-    verdicts = []
+    from course.steps.step04_databases import relational
+
+    failed = []
     for where, url in engines:
         print(f"-- on {where}")
+        why = []
         try:
-            checks(url, where)
-            verdicts.append((where, None))
+            with relational.scratch_engines_disposed(), all_checks():
+                checks(url, where)
         except CheckFailed as failure:
-            verdicts.append((where, str(failure).removeprefix("FAIL ✘ ")))
+            why = [line.removeprefix("FAIL ✘ ") for line in str(failure).splitlines() if line.strip()]
         except Exception as error:  # noqa: BLE001 - the answer's own error, reported with its engine
-            verdicts.append((where, f"your code raised {_first_line(error)}"))
-    failed = [(where, why) for where, why in verdicts if why]
-    for where, why in verdicts:
-        print(f"{where}: {'FAIL ✘ ' + why if why else 'PASS ✔ every check'}")
-    if failed:
-        raise CheckFailed("FAIL ✘ " + "; ".join(f"on {where}: {why}" for where, why in failed))
+            why = [f"your code raised {_first_line(error)}"]
+        print(f"{where}: {'FAIL ✘ ' + '; '.join(why) if why else 'PASS ✔ every check'}")
+        failed += [f"FAIL ✘ on {where}: {line}" for line in why]
+    if not failed:
+        return
+    collector = _collector_around(sys._getframe(1))
+    if collector is None:
+        raise CheckFailed("\n".join(failed))
+    collector.failures.extend(failed)
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from course.steps.step04_databases.plans import Plan, _engine_of, explain
 
 __all__ = [
-    "ENV_URL", "resolve_url", "scratch_engine", "temp_dir", "stop_all", "shop_metadata", "make_shop",
+    "ENV_URL", "resolve_url", "scratch_engine", "scratch_engines_disposed", "temp_dir", "stop_all", "shop_metadata", "make_shop",
     "insert_rows", "shop_with", "bank", "balances", "insert_documents", "document_table", "StatementLog",
     "count_statements", "Plan", "explain", "lock_waiters", "best_time",
     "alembic_config", "engine_comparison",
@@ -106,6 +106,22 @@ def scratch_engine(url: str | None = None, **engine_kwargs) -> sa.Engine:
         _scratch_engines.append(engine)
         return engine
     return sa.create_engine(target, **engine_kwargs)  # another server: used as it is, nothing dropped
+
+
+@contextmanager
+def scratch_engines_disposed():
+    """Dispose, when the block ends however it ends, every PostgreSQL scratch engine made inside it.
+
+    A scratch engine with a pool of its own (``pool_size=...``) keeps its idle connections open until it is
+    disposed; code that makes such engines over and over (a grader running many answers in one kernel) must
+    give them back, or the server runs out of connections. A disposed engine still works: it reconnects.
+    """
+    first = len(_scratch_engines)
+    try:
+        yield
+    finally:
+        for engine in _scratch_engines[first:]:
+            engine.dispose()
 
 
 def _scratch_admin(server: sa.URL) -> sa.Engine:

@@ -75,6 +75,58 @@ def test_on_each_engine_keeps_a_failed_checks_own_line():
     assert str(failure.value) == "FAIL ✘ on SQLite: SQLite: the rows: expected [1, 2], got [2, 1]."
 
 
+def test_on_each_engine_inside_all_checks_lists_every_failure_with_its_engine_and_the_cell_runs_on():
+    """Each engine's every failing check is listed, named by its engine, and the cell's later checks run."""
+    from course import all_checks, check
+
+    def checks(url, where):
+        check(f"{where}: one", 1, 2)
+        check(f"{where}: two", "a", "a")
+        check(f"{where}: three", 3, 4)
+
+    with pytest.raises(CheckFailed) as failure, all_checks():
+        grading.on_each_engine(checks, engines=[("SQLite", "sqlite"), ("PostgreSQL", "sqlite")])
+        check("after", 5, 6)
+    assert str(failure.value).splitlines() == [
+        "FAIL ✘ on SQLite: SQLite: one: expected 2, got 1.", "FAIL ✘ on SQLite: SQLite: three: expected 4, got 3.",
+        "FAIL ✘ on PostgreSQL: PostgreSQL: one: expected 2, got 1.",
+        "FAIL ✘ on PostgreSQL: PostgreSQL: three: expected 4, got 3.", "FAIL ✘ after: expected 6, got 5."]
+    with pytest.raises(CheckFailed) as failure:  # outside a block: the same lines, raised at the end
+        grading.on_each_engine(checks, engines=[("SQLite", "sqlite")])
+    assert str(failure.value).splitlines() == ["FAIL ✘ on SQLite: SQLite: one: expected 2, got 1.",
+                                               "FAIL ✘ on SQLite: SQLite: three: expected 4, got 3."]
+
+
+@pytest.mark.service
+def test_failing_checks_on_both_engines_inside_all_checks_leave_no_postgres_connection_open(pg_url):
+    """The run of a failing answer gives back every connection its scratch engines opened (issue 19)."""
+    from course import all_checks, check
+
+    def connections():
+        with sa.create_engine(pg_url, poolclass=sa.pool.NullPool).connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity "
+                                        "WHERE backend_type = 'client backend'")).scalar_one() - 1  # not this one
+
+    during = []
+
+    def checks(url, where):
+        crowd = databases.bank(url, [100, 0], pool_size=5, max_overflow=0)  # a pool that keeps its connections
+        with grading.slowed(crowd, 0.05):
+            grading.concurrently(databases.balances, [(crowd,)] * 5)
+        during.append(connections())
+        check(f"{where}: the balances", databases.balances(crowd), {1: 0})
+        check(f"{where}: another", 1, 2)
+
+    databases.scratch_engine(pg_url).dispose()  # the scratch database's own engine exists before counting
+    before = connections()
+    with pytest.raises(CheckFailed) as failure, all_checks():
+        grading.on_each_engine(checks, engines=[("SQLite", "sqlite"), ("PostgreSQL", pg_url)])
+    assert during[-1] > before  # the pool held connections while the checks ran (else this test proves nothing)
+    assert connections() == before
+    lines = str(failure.value).splitlines()
+    assert [line.split(": ")[0] for line in lines] == ["FAIL ✘ on SQLite"] * 2 + ["FAIL ✘ on PostgreSQL"] * 2
+
+
 def test_concurrently_releases_the_calls_together_and_returns_results_and_errors():
     inside, most = [0], [0]
     lock = threading.Lock()
@@ -762,6 +814,23 @@ def test_hidden_tests_judge_each_variant(graded_variants, variant):
     assert outcome[0] != "NotImplementedError", outcome
     if variant.only_on:  # SQLite lets it through: the failure must come from, and name, the other engine
         assert f"on {variant.only_on}:" in outcome[1] and "on SQLite:" not in outcome[1], outcome
+    if outcome[0] == "CheckFailed":  # the feedback lists failing checks, one per line (issue 19)
+        assert all(line.startswith("FAIL ✘ ") for line in outcome[1].splitlines()), outcome
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_a_wrong_answer_that_fails_several_checks_is_shown_every_one(graded_variants):
+    """The feedback lists every failing check of the part, on each engine, not only the first (issue 19)."""
+    inner = graded_variants["spend-inner-join"]
+    lines = inner[1].splitlines()
+    assert inner[0] == "CheckFailed" and len(lines) >= 3, inner
+    assert any(line.startswith("FAIL ✘ Dee has no orders") for line in lines), inner  # the visible check
+    assert any(line.startswith("FAIL ✘ every row, in order") for line in lines), inner  # then a hidden one
+    assert any("on SQLite:" in line for line in lines) and any("on PostgreSQL:" in line for line in lines), inner
+    naive = graded_variants["transfer-naive-read-then-write"]  # only the concurrent transfers catch it
+    on_postgres = [line for line in naive[1].splitlines() if line.startswith("FAIL ✘ on PostgreSQL: ")]
+    assert len(on_postgres) >= 2 and "neither create nor lose money" in on_postgres[0], naive
 
 
 @pytest.mark.slow
