@@ -41,13 +41,9 @@ def test_every_test_cell_is_documented_and_worth_points(stem):
         assert cell.source.lstrip().startswith(('"""', "'''")), f"{meta['grade_id']} has no docstring"
 
 
-# Exercises whose test cells list every failing check (issue 19): the rest may still stop at the first.
-# Every exercise but four: in 03b, 05b and 06b a few test cells keep the release's one visible check before the
-# block (the instant check stops there), and list every failing hidden check inside it. Exercise 04's cells run
-# each check on SQLite and PostgreSQL through on_each_engine(), which does not yet work inside all_checks() (a
-# failure no longer ends the engine's run: the variants' kernel ran out of PostgreSQL connections).
-LISTS_EVERY_FAILURE = [stem for stem in GRADED
-                       if stem not in {"03b-security", "05b-ship", "06b-contribution-loop"}]
+# Every exercise's test cells list every failing check (issue 19): each check of a multi-check cell runs inside
+# one `with all_checks():` block, the visible checks too (exercise 04's through on_each_engine()).
+LISTS_EVERY_FAILURE = GRADED
 CHECKS = {"check", "check_that", "check_raises"}
 
 
