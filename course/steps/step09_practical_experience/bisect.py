@@ -110,7 +110,7 @@ def make_regression_repo(path: str | Path | None = None, *, commits: int = 16, r
     into a folder next to the repository, ``RegressionRepo.folder``."""
     if not 0 < regression < commits:
         raise ValueError("the regression must come after the first commit and by the last")
-    if untestable is not None and not (0 < untestable and untestable + 1 < commits and regression not in
+    if untestable is not None and not (untestable > 0 and untestable + 1 < commits and regression not in
                                        (untestable, untestable + 1)):
         raise ValueError("the untestable commit needs a next commit, and neither may be the regression")
     root = repos.temp_dir("course-bisect-")

@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 __all__ = ["Incident", "generate", "write_log", "load", "minute_of", "BAD_SHARE", "ROUTES"]
 
-START = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
 MINUTES = 40
 BAD_SHARE = 0.05  # a minute is bad when more than this share of its responses are 5xx
 POOL_SIZE = 10
