@@ -25,7 +25,7 @@ from course.steps.step06_open_source import repos
 
 __all__ = [
     "RegressionRepo", "BisectResult", "make_regression_repo", "CHECK_SCRIPT", "write_check_script",
-    "bisect_run", "tested_commits", "is_good",
+    "bisect_run", "tested_commits", "is_good", "run_at",
 ]
 
 _HEADER = '''"""Invoices of the shop: line totals and tax, in cents."""
@@ -200,19 +200,24 @@ def bisect_run(path: str | Path, good: str, bad: str, command: list[str], *, tim
     return BisectResult(first_bad=found.group(1) if found else None, tested=tested_commits(log), output=output)
 
 
+def run_at(regression: RegressionRepo, commit: str, command: list[str], *, timeout: float = 60) -> int:
+    """The exit code of ``command`` run in the repository with ``commit`` checked out (as ``git bisect run``
+    would run it there), then back to the branch; a command starting with ``python`` runs with this Python."""
+    import subprocess
+
+    argv = [sys.executable, *command[1:]] if command and command[0] == "python" else list(command)
+    with _checked_out(regression.repo, commit):
+        return subprocess.run(argv, cwd=regression.path, capture_output=True, timeout=timeout,
+                              env=repos.git_env(_QUIET_PYTEST), check=False).returncode
+
+
 def is_good(regression: RegressionRepo, commit: str) -> bool | None:
     """Whether ``commit`` passes the regression test (``None`` if its module does not import): the truth a
     bisect's answer is checked against, one commit at a time."""
-    import subprocess
-
-    with _checked_out(regression.repo, commit):
-        ran = subprocess.run([sys.executable, "-c", "import invoice"], cwd=regression.path, capture_output=True)
-        if ran.returncode != 0:
-            return None
-        test = regression.folder / "test_regression.py"
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
-                              cwd=regression.path, capture_output=True, env=repos.git_env(_QUIET_PYTEST))
-        return done.returncode == 0
+    if run_at(regression, commit, ["python", "-c", "import invoice"]) != 0:
+        return None
+    test = regression.folder / "test_regression.py"
+    return run_at(regression, commit, ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]) == 0
 
 
 class _checked_out:
