@@ -194,7 +194,7 @@ def bisect_run(path: str | Path, good: str, bad: str, command: list[str], *, tim
         done = repos.run_git("bisect", "run", *argv, cwd=cwd, timeout=timeout, env=_QUIET_PYTEST)
         log = repos.git("bisect", "log", cwd=cwd)
     finally:
-        repos.run_git("bisect", "reset", "--quiet", cwd=cwd)
+        repos.run_git("bisect", "reset", cwd=cwd)
     output = done.stdout + done.stderr
     found = _FIRST_BAD.search(output)
     return BisectResult(first_bad=found.group(1) if found else None, tested=tested_commits(log), output=output)

@@ -146,13 +146,17 @@ CHECKOUT_BUGS = {
 }
 
 
+def _with_bug(text: str, bugs: dict[str, tuple[str, str]], bug: str | None) -> str:
+    if bug is None:
+        return text
+    old, new = bugs[bug]
+    assert old in text, bug
+    return text.replace(old, new, 1)
+
+
 def checkout_source(bug: str | None = None) -> str:
     """The checkout module's text, correct or with one of :data:`CHECKOUT_BUGS`."""
-    if bug is None:
-        return CHECKOUT
-    old, new = CHECKOUT_BUGS[bug]
-    assert old in CHECKOUT, bug
-    return CHECKOUT.replace(old, new, 1)
+    return _with_bug(CHECKOUT, CHECKOUT_BUGS, bug)
 
 
 def checkout(order: dict, client, clock):
@@ -217,11 +221,7 @@ SIGNUPS_BUGS = {
 
 def signups_source(bug: str | None = None) -> str:
     """The sign-ups module's text, correct or with one of :data:`SIGNUPS_BUGS`."""
-    if bug is None:
-        return SIGNUPS
-    old, new = SIGNUPS_BUGS[bug]
-    assert old in SIGNUPS, bug
-    return SIGNUPS.replace(old, new, 1)
+    return _with_bug(SIGNUPS, SIGNUPS_BUGS, bug)
 
 
 _CONFTEST = '''"""Integration fixtures: one new database per test session, one rolled-back transaction per test."""

@@ -41,7 +41,7 @@ def shipping_cents(weight_grams, country, express=False):
 # Small changes a test suite that checks the docstring must catch (each one a plausible slip).
 SHIPPING_MUTANTS = {
     "zero-weight-allowed": ("if weight_grams <= 0:", "if weight_grams < 0:"),
-    "grams-read-as-kilograms": ("if weight_grams > 2000:", "if weight_grams > 2:"),
+    "surcharge-from-zero": ("(weight_grams - 2000 + 999)", "(weight_grams + 999)"),
     "kilograms-truncated": ("+ 999) // 1000", ") // 1000"),
     "express-adds": ("cost *= 2", "cost += 2"),
     "country-ignored": ('500 if country == "FR" else 900', "500"),
