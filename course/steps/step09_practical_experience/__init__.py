@@ -6,6 +6,7 @@
 - :mod:`.bisect`: deep dive 09b: a real git repository whose history holds a regression, for ``git bisect run``.
 - :mod:`.doubles`: deep dive 09b: a payment client, a local HTTP server on the other side, and a repository
   module whose SQL a mock cannot check, with the PostgreSQL integration-test files of the lesson.
+- :mod:`.measure`: deep dive 09b: line and branch coverage with coverage.py, and mutants of the same module.
 - :mod:`.incident`: deep dive 09b: a JSON-lines production log of an incident, and the reading of it.
 - :mod:`.freelance`: deep dive 09b: a statement of work and a fixed-price quote from stated inputs.
 """
