@@ -67,6 +67,7 @@ SHARED_MODULE_FIXTURES = {
     "tests/steps/step04_databases/test_concurrency.py",  # graded_variants: one kernel run of every variant
     "tests/steps/step05_build_projects/test_operate.py",  # traced_worker, graded_variants: workers, one kernel
     "tests/steps/step06_open_source/test_forge.py",    # exercise, graded_variants: the solution's snapshots
+    "tests/steps/step09_practical_experience/test_doubles.py",  # pg_url, graded_variants: one kernel, every variant
     "tests/steps/test_step07_formal_education.py",     # part_runner: the exercise's cells in one kernel
     "tests/steps/test_step10_networking_and_job_search.py",  # part_runner: the same
 }
@@ -84,6 +85,7 @@ LONGEST_FIRST = [
     "tests/steps/step04_databases/test_concurrency.py",
     "tests/steps/step05_build_projects/test_operate.py",
     "tests/steps/step06_open_source/test_forge.py",
+    "tests/steps/step09_practical_experience/test_doubles.py",
     "tests/components/test_services.py",
     "tests/grading/test_sandbox.py",
     "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",

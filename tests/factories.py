@@ -153,6 +153,23 @@ def cell_errors(nb, positions: dict[str, list[int]]) -> dict[str, list[str | Non
                          for i in indexes] for variant_id, indexes in positions.items()}
 
 
+def variant_cells(stem: str, variants: list[tuple]) -> tuple[list, dict[str, list[int]], int]:
+    """One notebook's cells for ``variants`` (``(id, answer grade_id, correct, source)``) of exercise ``stem``:
+    its setup, then for each variant the reference answer, the variant's source and the part's test cells, then
+    its cleanup. Returns the cells, each variant's test-cell positions and how many cells are trusted (the
+    setup), as :func:`run_variants` takes them."""
+    setup, parts, cleanup = exercise_cells(stem)
+    cells = [nbformat.v4.new_code_cell(source) for source in setup]
+    positions = {}
+    for variant_id, part, _correct, source in variants:
+        answer, tests = parts[part]
+        cells += [nbformat.v4.new_code_cell(answer), nbformat.v4.new_code_cell(source)]
+        positions[variant_id] = list(range(len(cells), len(cells) + len(tests)))
+        cells += [nbformat.v4.new_code_cell(test) for test in tests]
+    cells.append(nbformat.v4.new_code_cell(cleanup))
+    return cells, positions, len(setup)
+
+
 def run_variants(cells: list, positions: dict[str, list[int]], *, trusted: int, folder, timeout: int = 600,
                  env: dict[str, str] | None = None) -> dict[str, list[str | None]]:
     """Run a notebook of variant cells in one kernel (in ``folder``, with ``env`` set for it) and return

@@ -17,6 +17,10 @@ def test_solution_scores_full_marks(stem, gradebook_cache):
     failed = [f"{p.grade_id}: {p.message}" for p in result.parts if not p.passed]
     assert not failed, failed
     assert result.max_score > 0 and result.score == result.max_score
+    # and it is never flagged for review: not even for Python caching the bytecode of the course's modules it
+    # imports (a __pycache__ made beside them is a write outside the submission's folder: every submission
+    # that imported course.steps was flagged until the kernels stopped caching bytecode)
+    assert result.review == [], result.review
 
 
 @pytest.mark.parametrize("stem", GRADED)

@@ -26,7 +26,8 @@ import reprlib
 import sys
 import threading
 
-__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises", "all_checks", "compare_digest_calls"]
+__all__ = ["CheckFailed", "Passed", "check", "check_that", "check_raises", "all_checks", "compare_digest_calls",
+           "count_lines", "TooManyLines"]
 
 _short = reprlib.Repr()
 _short.maxstring = 80
@@ -365,3 +366,80 @@ def compare_digest_calls():
     kind = type("compare_digest_calls", (), {"__slots__": ("seen", "previous"), "__enter__": _watch_enter,
                                              "__exit__": _watch_exit})
     return kind()
+
+
+# -- lines of Python run, counted ---------------------------------------------------------------------------
+
+class TooManyLines(Exception):
+    """More lines of Python ran inside a :func:`count_lines` block than its ``limit``."""
+
+
+_COUNTING: list = []  # the open count_lines() blocks' (count and limit, skipped files), innermost last
+# The trace functions run inside the code they trace (a hidden test's too): they call nothing the student's
+# code could have replaced or subclassed. Every name they use is bound as a default (the guard restores
+# defaults before every test cell, and reports a change to them), and each entry of _COUNTING is used only if
+# it is made of exact lists, tuples, ints and frozensets, which run no Python code of anyone's.
+
+
+def _count_line(frame, event, arg, counting=_COUNTING, me=None, _type=type, _list=list, _tuple=tuple, _int=int,
+                _len=len):
+    """The local trace function of :func:`count_lines`: each line run adds one to every open block."""
+    if event == "line":
+        for entry in counting:
+            if _type(entry) is _tuple and _len(entry) == 2 and _type(entry[0]) is _list and _len(entry[0]) == 2:
+                cell = entry[0]
+                if _type(cell[0]) is _int and _type(cell[1]) is _int:
+                    cell[0] += 1
+                    if 0 <= cell[1] < cell[0]:
+                        raise TooManyLines(f"more than {cell[1]} lines of Python ran")  # tracing stops with it
+    return me
+
+
+_count_line.__defaults__ = (_COUNTING, _count_line, type, list, tuple, int, len)
+
+
+def _trace_call(frame, event, arg, counting=_COUNTING, line=_count_line, _type=type, _tuple=tuple,
+                _frozenset=frozenset, _len=len, _own=__file__):
+    """The global trace function of :func:`count_lines`: a function whose file the innermost block skips (the
+    counted values' own methods), or of this module (the block's own exit), is not traced."""
+    if not counting or frame.f_code.co_filename == _own:
+        return None
+    entry = counting[-1]
+    if _type(entry) is _tuple and _len(entry) == 2 and _type(entry[1]) is _frozenset \
+            and frame.f_code.co_filename in entry[1]:
+        return None
+    return line
+
+
+def _lines_enter(self, tracer=_trace_call, counting=_COUNTING):
+    counting.append(self.entry)
+    sys.settrace(tracer)  # the guard lets this call through only with this very tracer, in a test cell
+    return self
+
+
+def _lines_exit(self, kind, error, traceback, counting=_COUNTING, tracer=_trace_call) -> bool:
+    counting[:] = [entry for entry in counting if entry is not self.entry]
+    sys.settrace(tracer if counting else None)  # the grading kernel has no tracer of its own to put back
+    return False
+
+
+def _lines_count(self) -> int:
+    return self.entry[0][0]
+
+
+def count_lines(limit: int | None = None, skip=()):
+    """A ``with`` block whose value's ``count`` is the number of lines of Python run inside it, in this
+    thread, by functions called there (not those defined in a file named in ``skip``; C code such as ``dict``
+    or ``heapq`` has no lines). Past ``limit`` lines, :class:`TooManyLines` is raised into the running code.
+
+    A trace function could watch the hidden tests run, so the grading kernel's guard reports every
+    ``sys.settrace`` but this module's own: :func:`_lines_enter` or :func:`_lines_exit` installing
+    :func:`_trace_call` (known by identity, their code and defaults restored before every test cell), in a
+    test cell. Like :func:`all_checks`, each call makes its own small class whose methods are this module's
+    functions.
+    """
+    kind = type("count_lines", (), {"__slots__": ("entry",), "__enter__": _lines_enter, "__exit__": _lines_exit,
+                                    "count": property(_lines_count)})
+    block = kind()
+    block.entry = ([0, -1 if limit is None else int(limit)], frozenset(str(path) for path in skip))
+    return block

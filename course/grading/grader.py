@@ -86,8 +86,13 @@ def prepare_grading_process() -> None:
       nothing grading uses: a placeholder stands in for each, which imports the real one if it is ever loaded.
       Likewise ``setuptools.archive_util`` (with all of setuptools), which nbgrader.utils imports for
       unpacking zipped submissions (``nbgrader zip_collect``), never for grading.
+    - every kernel it starts gets :data:`course.grading.nbconfig.KERNEL_ENV` (no bytecode caching), also those
+      nbclient starts itself (a restart, a class graded without the sandbox).
     """
+    from course.grading.nbconfig import KERNEL_ENV
+
     os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
+    os.environ.update(KERNEL_ENV)
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
     if "nbgrader" not in sys.modules:

@@ -90,6 +90,11 @@ class KernelGuard:
         guard.profiler_code = getattr(guard.profiler, "__code__", None)
         guard.threading = threading
         guard.bootstrap_code = threading.Thread._bootstrap_inner.__code__
+        # A test cell's own line counter (checks.count_lines) sets its trace function from two functions of
+        # checks, known here by their code; the function they install must be the original (see _course_tracer).
+        guard.tracer = guard.checks_state.get("_trace_call")
+        guard.tracer_setters = {getattr(guard.checks_state.get(name), "__code__", None)
+                                for name in ("_lines_enter", "_lines_exit")} - {None}
         shell = guard.shell
         guard.hooks = None if shell is None else {
             "ast_transformers": list(shell.ast_transformers),
@@ -185,7 +190,8 @@ class KernelGuard:
                 if module.split(".")[0] in ("course", "builtins", "math", "operator"):
                     self._note(f"replaced the {args[1]} of {module}.{getattr(args[0], '__name__', '?')}")
             elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook") and not (
-                    event == "sys.setprofile" and self._course_profiler(sys._getframe(1))):
+                    event == "sys.setprofile" and self._course_profiler(sys._getframe(1))) and not (
+                    event == "sys.settrace" and self._course_tracer(sys._getframe(1))):
                 self._note(f"called {event}()")
         except Exception:  # noqa: BLE001 - an audit hook that raises would break the student's code
             pass
@@ -203,6 +209,15 @@ class KernelGuard:
                 and caller.f_code is self.bootstrap_code
                 and getattr(self.threading, "_profile_hook", None) is profiler
                 and profiler.__code__ is self.profiler_code)
+
+    def _course_tracer(self, caller) -> bool:
+        """Whether this ``sys.settrace`` is the course's own line counter (:func:`course.grading.checks.
+        count_lines`), during a test cell: ``caller`` runs the original ``_lines_enter`` or ``_lines_exit``, and
+        the trace function it installs (its ``tracer`` argument) is the original ``_trace_call``. A student's
+        function passed in its place, or any other caller, is a finding."""
+        tracer = self.tracer
+        return (self._testing and tracer is not None and caller is not None
+                and caller.f_code in self.tracer_setters and caller.f_locals.get("tracer") is tracer)
 
     def _path(self, path, writes: bool, verb: str) -> None:
         path = os.fsdecode(path)

@@ -8,6 +8,7 @@ would use, so it boots while nbgrader is still being imported; ``SafeExecute`` p
 
 from __future__ import annotations
 
+import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,14 @@ def quiet():
         yield
 
 
+# Set in every grading kernel's environment. PYTHONDONTWRITEBYTECODE: Python caches the bytecode of each module
+# it imports in a __pycache__ folder beside it; a grading kernel importing the course's own modules (a checkout,
+# an editable install) would make those folders, which the guard rightly reports as writes outside the
+# submission's folder (and which the sandbox, where the package is read-only, refuses): every honest submission
+# was flagged. A kernel caches nothing; the modules are compiled in memory (a few milliseconds).
+KERNEL_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def prestart_kernel(config: Config, cwd: Path, *, sandbox=None):
     """Launch a python3 kernel in ``cwd`` now (without waiting for it); returns its manager.
 
@@ -90,7 +99,7 @@ def prestart_kernel(config: Config, cwd: Path, *, sandbox=None):
         manager = AsyncKernelManager(kernel_name="python3")
     arguments = list(config.Execute.get("extra_arguments", []))
     # nbclient would use the same event loop for this kernel (jupyter_core keeps one per thread).
-    run_sync(manager.start_kernel)(cwd=str(cwd), extra_arguments=arguments)
+    run_sync(manager.start_kernel)(cwd=str(cwd), extra_arguments=arguments, env={**os.environ, **KERNEL_ENV})
     PRESTARTED.append(manager)
     return manager
 

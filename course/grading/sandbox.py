@@ -322,11 +322,13 @@ class Sandbox:
             os.chown(path, self.uid, self.uid)
 
     def environment(self, env) -> dict:
-        """The kernel's environment: the grader's, without its secrets (database URLs, tokens) and with a
-        private home."""
+        """The kernel's environment: the grader's, without its secrets (database URLs, tokens), with a private
+        home, and no bytecode caching (:data:`course.grading.nbconfig.KERNEL_ENV`)."""
+        from course.grading.nbconfig import KERNEL_ENV
+
         kept = {key: value for key, value in env.items() if KEEP_ENV.match(key)}
         kept.update(HOME="/tmp", TMPDIR="/tmp", USER="grader", LOGNAME="grader", SHELL="/bin/sh",
-                    PATH=env.get("PATH") or "/usr/local/bin:/usr/bin:/bin")
+                    PATH=env.get("PATH") or "/usr/local/bin:/usr/bin:/bin", **KERNEL_ENV)
         return kept
 
     def command(self, argv: list[str]) -> list[str]:

@@ -29,7 +29,6 @@ import inspect
 import math
 import os
 import statistics
-import sys
 import threading
 import time
 import timeit
@@ -168,22 +167,21 @@ def counting_lines(counter: OpCounter) -> Iterator[OpCounter]:
     """Count, as kind ``line``, every line of Python run by functions called inside the block.
 
     Lines of this module (the counted values' own methods) are not counted; C code such as ``dict`` or
-    ``heapq`` has no lines. Tracing is per thread and is restored afterwards.
+    ``heapq`` has no lines. Tracing is per thread and is stopped afterwards. The counting is
+    :func:`course.grading.checks.count_lines` (a trace function the grading kernel's guard knows as the
+    course's own, not a student's watching the tests); the counter's limit stops the code at once.
     """
-    def line(frame, event, arg):
-        if event == "line":
-            counter.add("line")
-        return line
+    from course.grading.checks import TooManyLines, count_lines
 
-    def call(frame, event, arg):
-        return None if frame.f_code.co_filename == __file__ else line
-
-    previous = sys.gettrace()
-    sys.settrace(call)
+    left = None if counter.limit is None else max(counter.limit - counter.total, 0)
+    block = count_lines(limit=left, skip=[__file__])
     try:
-        yield counter
-    finally:
-        sys.settrace(previous)
+        with block:
+            yield counter
+    except TooManyLines:
+        counter.add("line", block.count)
+        raise TooManyOperations(f"more than {counter.limit} operations ({dict(counter.counts)})") from None
+    counter.add("line", block.count)
 
 
 class Census:

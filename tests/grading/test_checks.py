@@ -360,3 +360,29 @@ def test_compare_digest_calls_counts_every_name_in_new_threads_only():
     worker.start()
     worker.join()
     assert len(seen) == 3  # nothing counted once the block is left
+
+
+def _loop(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def test_count_lines_counts_the_lines_run_skips_named_files_and_stops_at_its_limit():
+    import sys
+
+    from course.grading.checks import TooManyLines, count_lines
+
+    with count_lines() as small:
+        _loop(10)
+    with count_lines() as large:
+        _loop(100)
+    assert sys.gettrace() is None
+    assert 20 <= small.count < large.count and large.count - small.count == 2 * 90  # two lines per pass
+    with count_lines(skip=[__file__]) as skipped:
+        _loop(100)
+    assert skipped.count == 0
+    with pytest.raises(TooManyLines), count_lines(limit=50) as limited:
+        _loop(1000)
+    assert 50 < limited.count <= 51 and sys.gettrace() is None

@@ -30,6 +30,7 @@ def call(method, *args):
 
 call("remember", ["check", "check_that", "check_raises"])
 clean = call("before_test")
+call("after_test")  # as the executor does after each test cell: the student's cell runs outside any test
 shell.run_cell(student, silent=True)
 call("before_test")
 passed = shell.run_cell(test, silent=True).success
@@ -146,3 +147,51 @@ def test_a_profiler_the_students_code_sets_during_a_test_is_noted(tmp_path, insi
     student = SPY + f"def add(a, b):\n    with compare_digest_calls():\n        {inside}\n    return a + b"
     result = _guarded(tmp_path, student, COUNTING_TEST)
     assert "called sys.setprofile()" in result["findings"], result["findings"]
+
+
+# A test cell may count the lines of Python a function runs with checks.count_lines() (step 07 grades growth
+# that way): a trace function, which is no finding; a trace function of the student's still is, also one
+# passed to the course's own setter, and an entry forged into the counter's list is never called.
+LINES_TEST = """
+from course.grading.checks import count_lines
+with count_lines() as lines:
+    add(2, 3)
+check('lines counted', lines.count > 0, True)
+check('add', add(2, 3), 5)
+"""
+TRACER = "import sys\nimport course.grading.checks as c\nspy = lambda *a: spy\n"
+
+
+def test_the_test_cells_own_line_counter_is_no_finding(tmp_path):
+    result = _guarded(tmp_path, "def add(a, b):\n    x = a\n    return x + b", LINES_TEST)
+    assert result == {"clean": [], "passed": True, "findings": []}
+
+
+@pytest.mark.parametrize("student", [
+    TRACER + "with c.count_lines():\n    pass",  # the course's counter, but in the student's own cell
+    TRACER + "class B:\n    entry = ([0, -1], frozenset())\nc._lines_enter(B(), spy)\nsys.settrace(None)",
+    TRACER + "def add(a, b):\n    c._lines_enter(type('B', (), {'entry': ([0, -1], frozenset())})(), spy)\n"
+    "    return a + b",  # the student's tracer through the course's setter, during the test
+    TRACER + "def add(a, b):\n    with c.count_lines():\n        sys.settrace(spy)\n    return a + b",
+])
+def test_a_students_tracer_is_noted_even_through_the_course_counter(tmp_path, student):
+    if "def add" not in student:
+        student += "\ndef add(a, b):\n    return a + b"
+    result = _guarded(tmp_path, student, LINES_TEST)
+    assert "called sys.settrace()" in result["findings"], result["findings"]
+
+
+def test_an_entry_forged_into_the_line_counter_is_never_called(tmp_path):
+    leak = tmp_path / "submission" / "leaked.txt"
+    student = TRACER + textwrap.dedent(f"""
+        import sys
+        class Sneaky(list):
+            def __setitem__(self, index, value):
+                open({str(leak)!r}, 'w').write(repr(sys._getframe(2).f_code.co_filename))
+        def add(a, b):
+            c._COUNTING.append((Sneaky([0, -1]), frozenset()))
+            return a + b
+    """)
+    result = _guarded(tmp_path, student, LINES_TEST)
+    assert result["passed"] is True
+    assert not leak.exists()

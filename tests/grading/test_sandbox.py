@@ -67,6 +67,15 @@ def _sandbox_processes() -> list[int]:
 
 # -- settings (no namespaces needed) ------------------------------------------------------------------------
 
+def test_the_kernels_environment_keeps_no_secret_and_caches_no_bytecode(tmp_path):
+    """A grading kernel importing the course's modules must not make __pycache__ folders beside them (the
+    guard reports a write outside the submission's folder: every honest submission was flagged)."""
+    env = Sandbox([tmp_path], tmp_path / "inside").environment(
+        {"PATH": "/usr/bin", "DATABASE_URL": "postgresql://secret", "GITHUB_TOKEN": "x"})
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1" and env["HOME"] == "/tmp"
+    assert "DATABASE_URL" not in env and "GITHUB_TOKEN" not in env
+
+
 def test_limits_come_from_the_environment_then_the_config(monkeypatch):
     from traitlets.config import Config
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 import sqlalchemy as sa
-from factories import assert_judged, exercise_cells, run_variants
+from factories import assert_judged, run_variants, variant_cells
 
 from course.components import services
 from course.steps.step04_databases import concurrency as cc
@@ -373,18 +373,8 @@ def run_in_transaction(engine, work, attempts=5):
 @pytest.fixture(scope="module")
 def graded_variants(pg_url, tmp_path_factory):
     """{variant id: [error name or None per test cell of its part]}: every variant run once, in one kernel."""
-    import nbformat
-
-    setup, parts, cleanup = exercise_cells("04b-concurrency")
-    cells = [nbformat.v4.new_code_cell(source) for source in setup]
-    positions = {}
-    for variant_id, part, _correct, source in VARIANTS:
-        answer, tests = parts[part]
-        cells += [nbformat.v4.new_code_cell(answer), nbformat.v4.new_code_cell(source)]
-        positions[variant_id] = list(range(len(cells), len(cells) + len(tests)))
-        cells += [nbformat.v4.new_code_cell(test) for test in tests]
-    cells.append(nbformat.v4.new_code_cell(cleanup))
-    return run_variants(cells, positions, trusted=len(setup), folder=tmp_path_factory.mktemp("variants"),
+    cells, positions, trusted = variant_cells("04b-concurrency", VARIANTS)
+    return run_variants(cells, positions, trusted=trusted, folder=tmp_path_factory.mktemp("variants"),
                         env={"DATABASE_URL": services.postgres_url()})
 
 

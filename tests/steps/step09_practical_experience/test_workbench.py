@@ -1,4 +1,4 @@
-"""course.steps.step09_practical_experience: the colleague's modules of step 09, pytest runs, mutants, pdb transcripts and CI steps."""
+"""course.steps.step09_practical_experience.workbench: the colleague's modules of step 09, pytest runs, mutants, pdb transcripts and CI steps."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ _LIVE_SECRET = re.compile(r"(?:sk|rk|pk)_live_[0-9A-Za-z]{10,}|AKIA[0-9A-Z]{16}|
 
 
 def test_no_lesson_or_exercise_holds_a_string_shaped_like_a_live_credential():
-    root = Path(practice.__file__).resolve().parents[2]
+    root = Path(practice.__file__).resolve().parents[3]
     files = [*root.glob("notebooks/*.ipynb"), *root.glob("solutions/*/*.ipynb"), *root.glob("exercises/*/*.ipynb")]
     assert files
     found = {str(f.relative_to(root)): _LIVE_SECRET.findall(f.read_text()) for f in files}
