@@ -5,6 +5,7 @@ project folder (:mod:`.review`).
 OpenAPI and page readers); :func:`review` and its report types are new.
 """
 
+from . import capstone
 from .review import CHECKS, README_SECTIONS, Check, Review, ci_commands, licence_id, readme_sections, review
 from .tools import (
     HTTP_METHODS,
@@ -22,5 +23,5 @@ from .tools import (
 __all__ = [
     "SAMPLE_FILES", "HTTP_METHODS", "Element", "write_sample_project", "load_app", "endpoints",
     "http_transcript", "html_outline", "markdown_to_html", "markdown_headings",
-    "Check", "Review", "review", "readme_sections", "licence_id", "ci_commands", "README_SECTIONS", "CHECKS",
+    "capstone", "Check", "Review", "review", "readme_sections", "licence_id", "ci_commands", "README_SECTIONS", "CHECKS",
 ]

@@ -401,9 +401,16 @@ def review(folder: str | os.PathLike, *, app: str = "tasktrack.app:create_app", 
 
 
 def _mypy_targets(clone: Path) -> list[str]:
-    """mypy's arguments: the project's own configuration if it has one, else its top-level packages."""
-    pyproject = clone / "pyproject.toml"
-    configured = (clone / "mypy.ini").is_file() or (pyproject.is_file() and "[tool.mypy]" in pyproject.read_text())
+    """mypy's arguments: the ``files`` of the project's ``[tool.mypy]`` if it names them, else its top-level
+    packages (with its own settings, if any)."""
+    import tomllib
+
+    try:
+        settings = tomllib.loads((clone / "pyproject.toml").read_text(encoding="utf-8")).get("tool", {}).get("mypy", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        settings = {}
+    cache = ["--cache-dir", ".review-mypy"]
+    if settings.get("files"):
+        return cache
     packages = sorted(p.name for p in clone.iterdir() if (p / "__init__.py").is_file() and p.name != "tests")
-    return ([] if configured else ["--ignore-missing-imports"]) + ["--cache-dir", ".review-mypy",
-                                                                   *(packages or ["."])]
+    return ([] if settings else ["--ignore-missing-imports"]) + cache + (packages or ["."])
