@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 __all__ = ["PROJECT", "MIT_TEXT", "ARCHITECTURE", "find_capstone", "prepare", "review_env", "measure",
-           "add_missing", "extend_readme", "commit", "licence_text"]
+           "add_missing", "extend_readme", "commit", "licence_text", "ship_files"]
 
 PROJECT = "tasktrack-project"
 
@@ -88,7 +88,7 @@ def prepare(destination: str | os.PathLike, *, own: str | os.PathLike | None = N
         which = f"your own capstone from {own} (a copy: your folder is not changed)"
     else:
         ship.capstone_copy(target)
-        ship.capstone.write_files(_ship_files(), target)
+        ship.capstone.write_files(ship_files(), target)
         which = "a copy of the course's sample capstone (no tasktrack-project of yours was found)"
     if not (target / ".git").exists():
         subprocess.run(["git", "init", "-q", str(target)], check=True, capture_output=True, timeout=60)
@@ -97,7 +97,7 @@ def prepare(destination: str | os.PathLike, *, own: str | os.PathLike | None = N
     return target, which
 
 
-def _ship_files() -> dict[str, str]:
+def ship_files() -> dict[str, str]:
     """The files lesson 05b adds to the capstone (its noxfile, Containerfile, deploy/ …)."""
     from course.platform import paths
     from course.steps.step05_build_projects import ship

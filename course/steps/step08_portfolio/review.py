@@ -56,6 +56,7 @@ _LICENCE_TEXTS = (
     ("BSD-3-Clause", ("Redistribution and use in source and binary forms", "Neither the name of")),
     ("BSD-2-Clause", ("Redistribution and use in source and binary forms",)),
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colour codes: a tool run from a notebook may be told to use them
 _LICENCE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "LICENCE.md", "COPYING")
 
 
@@ -186,10 +187,10 @@ def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> 
                                 timeout=scaled(timeout))
     except subprocess.TimeoutExpired as error:
         output = error.stdout or ""
-        return None, (output.decode(errors="replace") if isinstance(output, bytes) else output)[-2000:]
+        return None, _ANSI.sub("", output.decode(errors="replace") if isinstance(output, bytes) else output)[-2000:]
     except FileNotFoundError as error:
         return 127, str(error)
-    return result.returncode, (result.stdout + result.stderr)[-2000:]
+    return result.returncode, _ANSI.sub("", result.stdout + result.stderr)[-2000:]
 
 
 def _last_line(output: str) -> str:
@@ -389,7 +390,7 @@ def review(folder: str | os.PathLike, *, app: str = "tasktrack.app:create_app", 
             "ci": lambda: _check_ci(clone, env, timeout),
             "tests": lambda: _check_tests(clone, env, timeout),
             "lint": lambda: _check_tool("lint", [sys.executable, "-m", "ruff", "check", "--output-format=concise", "."], clone, env, timeout),
-            "types": lambda: _check_tool("types", [sys.executable, "-m", "mypy", *_mypy_targets(clone)], clone, env,
+            "types": lambda: _check_tool("types", [sys.executable, "-m", "mypy", "--no-color-output", *_mypy_targets(clone)], clone, env,
                                          timeout),
             "container": lambda: _check_container(clone, build, timeout),
             "health": lambda: _check_health(clone, app, health, {**env, **(service_env or {})}, timeout),
