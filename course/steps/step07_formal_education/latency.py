@@ -95,7 +95,8 @@ def describe_memory(rows: Sequence[tuple[str, float]]) -> str:
              f"A step through the {large.split(',')[0]} array in random order took about as long as through the "
              f"{small.split(',')[0]} one (ratio {ratio:.2f}): here the interpreter's own work hid the cache misses")
     second = (f"visiting the same large array in sequential order was {seq_ratio:.1f} times as fast as in random "
-              "order: eight neighbouring entries share one 64-byte cache line, and the CPU fetches the next lines before they are asked for" if seq_ratio >= 1.15 else
+              "order: neighbouring entries share a cache line (64 bytes, eight entries, on most CPUs), and the CPU "
+              "fetches the next lines before they are asked for" if seq_ratio >= 1.15 else
               f"sequential order was about as fast as random order (ratio {seq_ratio:.2f})")
     return first + "; " + second + "."
 
