@@ -71,6 +71,7 @@ SHARED_MODULE_FIXTURES = {
     "tests/steps/step06_open_source/test_forge.py",    # exercise, graded_variants: the solution's snapshots
     "tests/steps/step09_practical_experience/test_doubles.py",  # pg_url, graded_variants: one kernel, every variant
     "tests/steps/test_step07_formal_education.py",     # part_runner: the exercise's cells in one kernel
+    "tests/steps/test_step07b_systems_fundamentals.py",  # graded_variants: one kernel run of every variant
     "tests/steps/test_step10_networking_and_job_search.py",  # part_runner: the same
 }
 # The longest units of work first (from `pytest --durations=80` on 2026-12-02: the hub tests about 1,400 s

@@ -16,7 +16,8 @@ EXPECTED_STEMS = [
 ]
 DEEP_DIVES = {"01-programming-basics": ["01b-python-for-projects"], "03-backend-frameworks": ["03b-security"],
               "04-databases": ["04b-concurrency"], "05-build-projects": ["05b-ship", "05c-operate"],
-              "06-open-source": ["06b-contribution-loop"], "09-practical-experience": ["09b-on-the-job"]}
+              "06-open-source": ["06b-contribution-loop"], "07-formal-education": ["07b-systems-fundamentals"],
+              "09-practical-experience": ["09b-on-the-job"]}
 
 
 def test_the_twelve_steps_in_order_each_followed_by_its_deep_dives():

@@ -21,7 +21,6 @@ import pytest
 from factories import graded_cells
 from factories import part_runner as run_parts
 
-from course.steps import step07_formal_education as step07
 from course.steps.step07_formal_education import (
     STATE,
     Counted,
@@ -45,6 +44,7 @@ from course.steps.step07_formal_education import (
     serve_slow,
     start_process_pool,
 )
+from course.steps.step07_formal_education import fundamentals as step07
 
 STEM = "07-formal-education"
 
