@@ -88,8 +88,7 @@ def test_step_without_exercise_is_refused(tmp_path):
 
 def test_steps_lists_the_roadmap_and_its_deep_dives():
     result = run("steps")
-    assert result.output.count("
-") == 20  # twelve steps, eight deep dives (01b, 03b, 04b, 05b, 05c, 06b, 07b, 09b)
+    assert result.output.count("\n") == 20  # twelve steps, eight deep dives (01b, 03b, 04b, 05b, 05c, 06b, 07b, 09b)
     assert STEP in result.output
     line = next(line for line in result.output.splitlines() if line.startswith("04b-concurrency"))
     assert "(deep dive of 04; name: 04b)" in line
