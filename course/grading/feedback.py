@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import os
-import threading
 
 __all__ = ["TEMPLATES", "Writer", "prepare", "start", "finish", "with_table_style"]
 
@@ -73,25 +72,23 @@ class _MemoryBytecodeCache:
 
 
 TEMPLATES = _MemoryBytecodeCache()
-_patched = threading.Lock()
 
 
 def _use_template_cache() -> None:
     """Every nbconvert template exporter of this process compiles through :data:`TEMPLATES`."""
     from nbconvert.exporters.templateexporter import TemplateExporter
 
-    with _patched:
-        original = TemplateExporter._create_environment
-        if getattr(original, "_course_cached", False):
-            return
+    original = TemplateExporter._create_environment
+    if getattr(original, "_course_cached", False):
+        return
 
-        def create_environment(self):
-            environment = original(self)
-            environment.bytecode_cache = TEMPLATES.cache()
-            return environment
+    def create_environment(self):
+        environment = original(self)
+        environment.bytecode_cache = TEMPLATES.cache()
+        return environment
 
-        create_environment._course_cached = True
-        TemplateExporter._create_environment = create_environment
+    create_environment._course_cached = True
+    TemplateExporter._create_environment = create_environment
 
 
 def _exporter(config):

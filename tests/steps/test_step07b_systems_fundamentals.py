@@ -3,9 +3,8 @@ correct ones keep them all (the solution's full marks and the release's zero are
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from factories import assert_judged, exercise_cells, run_variants
+from factories import assert_judged, exercise_cells, run_variants, variant_cells
 
 KAHN_LEVELS = r'''
 def install_order(graph):
@@ -273,16 +272,8 @@ def make_idempotent(effect):
 @pytest.fixture(scope="module")
 def graded_variants(tmp_path_factory):
     """{variant id: [error or None per test cell of its part]}: every variant run once, in one kernel."""
-    setup, parts, cleanup = exercise_cells("07b-systems-fundamentals")
-    cells = [nbformat.v4.new_code_cell(source) for source in setup]
-    positions = {}
-    for variant_id, part, _correct, source in VARIANTS:
-        answer, tests = parts[part]
-        cells += [nbformat.v4.new_code_cell(answer), nbformat.v4.new_code_cell(source)]
-        positions[variant_id] = list(range(len(cells), len(cells) + len(tests)))
-        cells += [nbformat.v4.new_code_cell(test) for test in tests]
-    cells.append(nbformat.v4.new_code_cell(cleanup))
-    return run_variants(cells, positions, trusted=len(setup), folder=tmp_path_factory.mktemp("variants"),
+    cells, positions, trusted = variant_cells("07b-systems-fundamentals", VARIANTS)
+    return run_variants(cells, positions, trusted=trusted, folder=tmp_path_factory.mktemp("variants"),
                         timeout=120)
 
 

@@ -57,12 +57,7 @@ def transfer_opposite_orders(a: Account, b: Account, *, wait: float = 0.5) -> li
             if not target.lock.acquire(timeout=wait):
                 barrier.wait()  # both gave up while holding their first lock: neither slipped through
                 return False  # release the first lock (leaving the with) and report
-            try:
-                source.balance -= 1
-                target.balance += 1
-                return True
-            finally:
-                target.lock.release()
+            return _move_one(source, target, target.lock)
 
     return _run_pair(work, a, b)
 
@@ -77,14 +72,19 @@ def transfer_ordered(a: Account, b: Account, *, wait: float = 5.0) -> list[bool]
         with first.lock:
             if not second.lock.acquire(timeout=wait):
                 return False
-            try:
-                source.balance -= 1
-                target.balance += 1
-                return True
-            finally:
-                second.lock.release()
+            return _move_one(source, target, second.lock)
 
     return _run_pair(work, a, b)
+
+
+def _move_one(source: Account, target: Account, acquired) -> bool:
+    """Move one unit with both locks held, then release ``acquired`` (the second lock taken)."""
+    try:
+        source.balance -= 1
+        target.balance += 1
+        return True
+    finally:
+        acquired.release()
 
 
 def list_growth(appends: int = 1000) -> list[tuple[int, int]]:

@@ -8,7 +8,8 @@ checks, in the order a reviewer meets them:
    architecture with a diagram, results with numbers);
 2. ``licence``: a LICENSE whose licence is recognised (an SPDX identifier from ``course/data/licences.yaml``);
 3. ``ci``: a CI configuration (``noxfile.py`` or ``.github/workflows/*.yml``), run here, and shown to run tests;
-4. ``tests``: the test suite, run with pytest in a subprocess and read back from its JUnit XML report;
+4. ``tests``: the test suite from the clone, read back from a JUnit XML report: the CI's own pytest run when it
+   passed with one (not run a second time), else pytest run here in a subprocess;
 5. ``lint`` and ``types``: ``ruff check`` and ``mypy`` clean;
 6. ``container``: a Containerfile (or Dockerfile) that passes step 05b's checker (built only when asked to
    and a container engine answers; never required);
@@ -238,7 +239,8 @@ def _check_licence(clone: Path) -> Check:
     return Check("licence", True, f"{path.name}: {spdx}", details={"spdx": spdx})
 
 
-def _check_ci(clone: Path, env: dict[str, str], timeout: float) -> Check:
+def _check_ci(clone: Path, env: dict[str, str], timeout: float, kept: dict) -> Check:
+    """Run the CI; ``kept["junit"]`` gets the summary of its own pytest run, which the tests check reuses."""
     found = ci_commands(clone)
     if found is None:
         return Check("ci", False, "no CI configuration: nothing shows the tests run on every change",
@@ -260,23 +262,32 @@ def _check_ci(clone: Path, env: dict[str, str], timeout: float) -> Check:
                 return Check("ci", False, f"{kind}: `{shown}` failed (exit {code}): {_last_line(output)}",
                              "run the same command locally and fix what it reports")
         reports = [report_dir / "junit.xml", *clone.rglob("*.xml")]
-        ran = max((summary["tests"] for summary in map(_junit, reports) if summary), default=0)
+        summaries = [summary for summary in map(_junit, reports) if summary]
+        best = max(summaries, key=lambda summary: summary["tests"], default=None)
+        ran = best["tests"] if best else 0
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
     if not ran:
         return Check("ci", False, f"{kind} passes but runs no tests: a green badge that proves nothing",
                      "make a CI step run pytest on the project's tests")
+    kept["junit"] = best
     return Check("ci", True, f"{kind} passes and runs {ran} tests", details={"kind": kind, "tests": ran})
 
 
-def _check_tests(clone: Path, env: dict[str, str], timeout: float) -> Check:
-    report = Path(tempfile.mkdtemp(prefix="review-tests-")) / "junit.xml"
-    try:
-        code, output = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
-                             f"--junitxml={report}"], clone, env, timeout)
-        summary = _junit(report)
-    finally:
-        shutil.rmtree(report.parent, ignore_errors=True)
+def _check_tests(clone: Path, env: dict[str, str], timeout: float, ci_run: dict | None = None) -> Check:
+    """The suite from the fresh clone: the CI's own pytest run when the CI passed with one (the same tests
+    from the same clone, not run twice), else pytest run here."""
+    if ci_run:
+        code, output, summary, where = 0, "", ci_run, ", in the CI's run"
+    else:
+        report = Path(tempfile.mkdtemp(prefix="review-tests-")) / "junit.xml"
+        try:
+            code, output = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
+                                 f"--junitxml={report}"], clone, env, timeout)
+            summary = _junit(report)
+        finally:
+            shutil.rmtree(report.parent, ignore_errors=True)
+        where = ""
     if code is None:
         return Check("tests", False, f"the test suite did not finish within {timeout:.0f} s",
                      "find the test that hangs (a missing timeout, a service that is not there)")
@@ -288,7 +299,7 @@ def _check_tests(clone: Path, env: dict[str, str], timeout: float) -> Check:
         failed = ", ".join(summary["failed"][:3]) or _last_line(output)
         return Check("tests", False, f"{counts}: {failed}", "make the suite pass from a fresh clone",
                      details=summary)
-    return Check("tests", True, f"{counts} ({summary['seconds']:.1f} s)", details=summary)
+    return Check("tests", True, f"{counts} ({summary['seconds']:.1f} s{where})", details=summary)
 
 
 def _check_tool(name: str, command: list[str], clone: Path, env: dict[str, str], timeout: float) -> Check:
@@ -384,11 +395,12 @@ def review(folder: str | os.PathLike, *, app: str = "tasktrack.app:create_app", 
         commit = _git(["log", "-1", "--format=%h %s"], cwd=clone).stdout.strip()
         checks = [Check("clone", True, f"cloned {commit}" + (f"; {len(uncommitted)} uncommitted files are not in it"
                                                            if uncommitted else ""))]
+        kept: dict = {}  # what the CI's run leaves for the checks after it
         steps = {
             "readme": lambda: _check_readme(clone),
             "licence": lambda: _check_licence(clone),
-            "ci": lambda: _check_ci(clone, env, timeout),
-            "tests": lambda: _check_tests(clone, env, timeout),
+            "ci": lambda: _check_ci(clone, env, timeout, kept),
+            "tests": lambda: _check_tests(clone, env, timeout, kept.get("junit")),
             "lint": lambda: _check_tool("lint", [sys.executable, "-m", "ruff", "check", "--output-format=concise", "."], clone, env, timeout),
             "types": lambda: _check_tool("types", [sys.executable, "-m", "mypy", "--no-color-output", *_mypy_targets(clone)], clone, env,
                                          timeout),
