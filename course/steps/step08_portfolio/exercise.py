@@ -1,7 +1,8 @@
 """Step 08 · exercise 08: the sample capstone with the gaps a reviewer finds, and the checks that grade the fixes.
 
-- :func:`setup` writes the course's sample capstone (:func:`.capstone.prepare`, always the sample: the same
-  folder for every learner, so the grading is the same for all) and opens four gaps in it, committed as the
+- :func:`setup` writes the course's sample capstone (always the sample: the same folder for every learner, so
+  the grading is the same for all; from :data:`SAMPLE`, a copy of what :func:`.capstone.prepare` writes, since
+  the grading sandbox has the package but not the lessons) and opens four gaps in it, committed as the
   starting point: no CI configuration, no LICENSE, a README without stack, architecture and results, and a
   ``/health`` that answers 200 without asking the database (``tasktrack/health.py``, which the route calls).
 - :func:`health_answers` starts the service from the folder on a real PostgreSQL, once per case: with the
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,14 +31,14 @@ from course.components.waits import scaled
 from . import capstone
 from .review import README_SECTIONS, Check, Review, review
 
-__all__ = ["NAIVE_HEALTH", "CANARY", "JUNK", "setup", "health_answers", "down_url", "worktree_review",
+__all__ = ["NAIVE_HEALTH", "CANARY", "JUNK", "SAMPLE", "sample_files", "write_sample", "setup", "health_answers", "down_url", "worktree_review",
            "ci_catches_failure", "suite_size", "not_in_clone", "results_section", "new_commits"]
 
 # The starting point's health module: it says "ok" without looking, so a reviewer's GET /health is green.
 NAIVE_HEALTH = '''"""What GET /health answers: (status code, JSON body)."""
 
 
-def check(engine, store):
+def status(engine, store):
     """Ready to serve? (For now it only says that the process answers.)"""
     return 200, {"status": "ok"}
 '''
@@ -45,7 +47,7 @@ def check(engine, store):
 _ROUTE = '''    @app.get("/health")
     def health(response: Response):
         """Ready to serve? tasktrack/health.py decides, from the database (and the optional Redis)."""
-        response.status_code, body = check_health(engine, store)
+        response.status_code, body = health_status(engine, store)
         return body
 '''
 _TEST = '''def test_health(client):
@@ -58,6 +60,7 @@ CANARY = '''def test_the_ci_fails_when_a_test_fails():
 # What a clone may lack without a reviewer missing anything: caches, reports, local databases.
 JUNK = ("__pycache__", ".nox", "reports", ".mypy_cache", ".review-mypy", ".pytest_cache", ".ruff_cache")
 START = "the capstone as step 05 left it"
+SAMPLE = Path(__file__).with_name("sample_capstone.json")
 
 
 def _git(folder: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -70,27 +73,49 @@ def _between(text: str, start: str, end: str) -> tuple[int, int]:
     return first, text.index(end, first)
 
 
+def sample_files() -> dict[str, str]:
+    """The sample capstone's files (relative path -> text), as :func:`.capstone.prepare` writes it from
+    lessons 05 and 05b (it needs the course's checkout: the grading sandbox has only the package, so
+    :func:`setup` reads :data:`SAMPLE`, a copy of these that a test keeps equal to them)."""
+    with tempfile.TemporaryDirectory(prefix="course-08-sample-") as scratch:
+        folder, _ = capstone.prepare(scratch, own=Path(scratch) / "no-capstone")
+        return {path.relative_to(folder).as_posix(): path.read_text(encoding="utf-8")
+                for path in sorted(folder.rglob("*")) if path.is_file() and ".git" not in path.relative_to(folder).parts}
+
+
+def write_sample() -> Path:
+    """Write :data:`SAMPLE` afresh from the lessons (after lesson 05 or 05b changes the capstone)."""
+    document = {"about": "The sample capstone of lessons 05 and 05b (tasktrack), as course.steps.step08_portfolio."
+                         "capstone.prepare writes it; exercise 08's starting point. Made by exercise.write_sample().",
+                "files": sample_files()}
+    SAMPLE.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return SAMPLE
+
+
 def setup(destination: str | os.PathLike) -> Path:
-    """``destination/tasktrack-project``: the sample capstone with its four gaps, committed in one commit
-    (made anew each time: an earlier folder there is removed)."""
-    folder, _ = capstone.prepare(destination, own=Path(destination) / ".no-capstone-of-yours")
-    (folder / "noxfile.py").unlink()
-    app = (folder / "tasktrack" / "app.py").read_text(encoding="utf-8")
+    """``destination/tasktrack-project``: the sample capstone (from :data:`SAMPLE`) with its four gaps,
+    committed in one commit (made anew each time: an earlier folder there is removed)."""
+    files = dict(json.loads(SAMPLE.read_text(encoding="utf-8"))["files"])
+    del files["noxfile.py"]
+    app = files["tasktrack/app.py"]
     first, last = _between(app, '    @app.get("/health")', '    @app.post("/users"')
     app = app[:first] + _ROUTE + "\n" + app[last:]
     app = app.replace("from sqlalchemy import create_engine, text\n", "from sqlalchemy import create_engine\n")
-    app = app.replace("from tasktrack.db import Repository\n",
-                      "from tasktrack.db import Repository\nfrom tasktrack.health import check as check_health\n")
-    (folder / "tasktrack" / "app.py").write_text(app, encoding="utf-8")
-    (folder / "tasktrack" / "health.py").write_text(NAIVE_HEALTH, encoding="utf-8")
-    tests = (folder / "tests" / "test_api.py").read_text(encoding="utf-8")
+    files["tasktrack/app.py"] = app.replace(
+        "from tasktrack.db import Repository\n",
+        "from tasktrack.db import Repository\nfrom tasktrack.health import status as health_status\n")
+    files["tasktrack/health.py"] = NAIVE_HEALTH
+    tests = files["tests/test_api.py"]
     first, last = _between(tests, "def test_health(client):", "\n\n\n")
-    (folder / "tests" / "test_api.py").write_text(tests[:first] + _TEST.rstrip("\n") + tests[last:], encoding="utf-8")
-    _git(folder, "add", "-A")
-    identity = ["-c", "user.name=Course", "-c", "user.email=course@example.invalid"]
-    done = _git(folder, *identity, "commit", "-q", "--amend", "-m", START)
-    if done.returncode != 0:
-        raise RuntimeError(f"could not commit the starting point: {done.stderr}")
+    files["tests/test_api.py"] = tests[:first] + _TEST.rstrip("\n") + tests[last:]
+    folder = Path(destination).resolve() / capstone.PROJECT
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    capstone.add_missing(folder, files)
+    started = _git(folder, "init", "-q")
+    if started.returncode != 0 or not capstone.commit(folder, START):
+        raise RuntimeError(f"could not commit the starting point: {started.stderr}")
     return folder
 
 
