@@ -107,15 +107,16 @@ def ship_files() -> dict[str, str]:
     return {path[len(prefix):]: text for path, text in files.items() if path.startswith(prefix)}
 
 
-def review_env(schema: str = "portfolio_review") -> tuple[dict[str, str], dict[str, str]]:
+def review_env(schema: str = "portfolio_review", redis_db: int = 5) -> tuple[dict[str, str], dict[str, str]]:
     """``(env, service_env)`` for :func:`~course.steps.step08_portfolio.review.review` of the capstone: its
     tests and CI on a fresh schema of the course's PostgreSQL (a real database, emptied first), the Redis tests
-    on Valkey, and the service on the same database with a random secret key."""
+    on Valkey's database ``redis_db`` (flushed first: give each concurrent user its own), and the service on
+    the same database with a random secret key."""
     from course.components import services
 
     url = services.schema_url(schema)
-    services.redis_client(db=5).flushdb()
-    redis = services.status()["redis"] + "?db=5"
+    services.redis_client(db=redis_db).flushdb()
+    redis = services.status()["redis"] + f"?db={redis_db}"
     env = {"DATABASE_URL": url, "TASKTRACK_TEST_DATABASE_URL": url, "TASKTRACK_TEST_REDIS_URL": redis}
     return env, {"TASKTRACK_DATABASE_URL": url, "TASKTRACK_SECRET_KEY": secrets.token_urlsafe(32),
                  "TASKTRACK_LOG_LEVEL": "WARNING"}

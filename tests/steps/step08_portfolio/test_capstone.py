@@ -27,7 +27,7 @@ def journey(tmp_path_factory):
     """Review the sample capstone, fix what the review finds, review it again."""
     before = services.status()
     folder, which = capstone.prepare(tmp_path_factory.mktemp("portfolio"), own=tmp_path_factory.mktemp("none") / "x")
-    env, service_env = capstone.review_env("portfolio_test")
+    env, service_env = capstone.review_env("portfolio_test", redis_db=8)
     first = portfolio.review(folder, env=env, service_env=service_env)
     sentence, measured = capstone.measure(folder, service_env, requests=100, runs=2)
     added = capstone.extend_readme(folder, {
