@@ -125,6 +125,23 @@ def status(engine, store):
         return 200, {"status": "failing"}
     return 200, {"status": "ok"}
 ''')),
+    ("health_asks_the_database_once", "health", False, HEALTH.format(body='''
+from sqlalchemy import text
+
+_ready = None
+
+
+def status(engine, store):
+    global _ready
+    if _ready is None:  # asked once, remembered for ever
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            _ready = True
+        except Exception:
+            _ready = False
+    return (200, {"status": "ok"}) if _ready else (503, {"status": "failing"})
+''')),
     ("health_503_when_redis_fails", "health", False, HEALTH.format(body='''
 from sqlalchemy import text
 
@@ -229,7 +246,24 @@ def test_the_starting_point_has_the_four_gaps_and_nothing_else(tmp_path):
     answers = exercise.health_answers(folder, {"up": service_env,
                                                "down": {**service_env, "TASKTRACK_DATABASE_URL": exercise.down_url()}})
     assert answers == {"up": (200, {"status": "ok"}), "down": (200, {"status": "ok"})}  # the gap: it never asks
+    assert exercise.health_through_outage(folder, service_env) == ((200, {"status": "ok"}),) * 2
     assert not exercise.ci_catches_failure(folder, env).passed  # no CI at all is not a CI that fails
+
+
+@pytest.mark.service
+def test_a_cut_relay_makes_the_database_unreachable():
+    from sqlalchemy import create_engine, exc, text
+
+    relay = exercise.Relay(capstone.review_env("exercise_08_relay", redis_db=7)[1]["TASKTRACK_DATABASE_URL"])
+    engine = create_engine(relay.url, pool_pre_ping=True)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+        relay.cut()
+        with pytest.raises(exc.OperationalError), engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
 
 
 def test_results_section_and_not_in_clone(tmp_path):
