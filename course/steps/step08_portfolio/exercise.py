@@ -130,6 +130,18 @@ def down_url(scheme: str = "postgresql+psycopg") -> str:
     return f"{scheme}://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=2"
 
 
+def _answer(url: str, path: str) -> tuple[int | None, object]:
+    """``(status, parsed JSON or text)`` of ``GET url+path``; ``(None, reason)`` when nothing answered."""
+    try:
+        response = httpx.get(url + path, timeout=scaled(10))
+    except httpx.HTTPError as error:
+        return None, f"GET {path} failed: {error}"
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.text[:300]
+
+
 def health_answers(folder: str | os.PathLike, cases: dict[str, dict[str, str]],
                    path: str = "/health") -> dict[str, tuple[int | None, object]]:
     """``{case: (status, body)}``: ``GET path`` from the service started from ``folder`` with each case's
@@ -146,16 +158,10 @@ def health_answers(folder: str | os.PathLike, cases: dict[str, dict[str, str]],
         except (RuntimeError, TimeoutError) as error:
             return None, f"the service did not start: {str(error).splitlines()[0][:200]}"
         try:
-            response = httpx.get(service.url + path, timeout=scaled(10))
-        except httpx.HTTPError as error:
-            return None, f"GET {path} failed: {error}"
+            return _answer(service.url, path)
         finally:
             service.stop()
             shutil.rmtree(service.log_path.parent, ignore_errors=True)
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, response.text[:300]
 
     with ThreadPoolExecutor(max_workers=len(cases) or 1, thread_name_prefix="course-08-health") as pool:
         return dict(zip(cases, pool.map(answer, cases), strict=True))
@@ -242,14 +248,7 @@ def health_through_outage(folder: str | os.PathLike, service_env: dict[str, str]
         return failed, failed
     try:
         for _ in range(2):
-            try:
-                response = httpx.get(service.url + path, timeout=scaled(10))
-                try:
-                    answers.append((response.status_code, response.json()))
-                except ValueError:
-                    answers.append((response.status_code, response.text[:300]))
-            except httpx.HTTPError as error:
-                answers.append((None, f"GET {path} failed: {error}"))
+            answers.append(_answer(service.url, path))
             relay.cut()
     finally:
         service.stop()
