@@ -89,7 +89,7 @@ def test_each_sql_bug_passes_a_mocked_test_and_fails_on_postgresql(pg_url):
 # - quote: rounded to the nearest cent, the buffer twice or on the costs too, the deposit rounded down or taken
 #   from the unrounded price, the balance rounded on its own (deposit + balance != price), floats, Decimal(float),
 #   a task of 0 hours accepted; right: Fraction with integer ceiling division, Decimal.quantize(ROUND_CEILING),
-#   floats with the lesson module's round(x, 6) before rounding up.
+#   floats with round(x, 6) before rounding up (what course.steps...freelance did before it took Decimals).
 
 BISECT = r'''
 import sys
