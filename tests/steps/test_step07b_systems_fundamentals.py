@@ -105,17 +105,18 @@ def retry(**changes):
 
 
 TRANSFER = r'''
+{prelude}
 def transfer(source, target, amount):
     {same}
     first, second = {order}
-    with first.lock, second.lock:
+    with {locks}:
         if {overdraft}:
             return False
         source.balance -= amount
         target.balance += amount
         return True
 '''
-TRANSFER_OK = {"same": "if source is target:\n        return False",
+TRANSFER_OK = {"prelude": "", "locks": "first.lock, second.lock", "same": "if source is target:\n        return False",
                "order": "sorted((source, target), key=lambda account: account.number)",
                "overdraft": "source.balance < amount"}
 
@@ -340,19 +341,8 @@ def transfer(source, target, amount):
         locks[1].lock.release()
         locks[0].lock.release()
 '''),
-    ("e-one-global-lock", "transfer", True, r'''
-BANK = threading.Lock()
-
-def transfer(source, target, amount):
-    if source is target:
-        return False
-    with BANK:  # correct, but every transfer waits for every other: allowed by the instructions
-        if source.balance < amount:
-            return False
-        source.balance -= amount
-        target.balance += amount
-        return True
-'''),
+    ("e-one-global-lock", "transfer", True, transfer_with(
+        prelude="BANK = threading.Lock()  # correct, but every transfer waits for every other: allowed", locks="BANK")),
     ("e-try-lock-and-back-off", "transfer", True, r'''
 def transfer(source, target, amount):
     if source is target:
@@ -377,17 +367,8 @@ def transfer(source, target, amount):
      transfer_with(order="sorted((source, target), key=lambda account: account.balance)")),
     ("e-same-account-forgotten", "transfer", False, transfer_with(same="pass")),
     ("e-exact-balance-refused", "transfer", False, transfer_with(overdraft="source.balance <= amount")),
-    ("e-only-the-source-locked", "transfer", False, r'''
-def transfer(source, target, amount):
-    if source is target:
-        return False
-    with source.lock:  # no deadlock, but the target's balance is changed without its lock
-        if source.balance < amount:
-            return False
-        source.balance -= amount
-        target.balance += amount
-        return True
-'''),
+    ("e-only-the-source-locked", "transfer", False,
+     transfer_with(locks="source.lock")),  # no deadlock, but the target's balance changes without its lock
     ("e-balance-checked-before-locking", "transfer", False, r'''
 def transfer(source, target, amount):
     if source is target or source.balance < amount:  # checked, then locked: another thread may move it first
