@@ -108,6 +108,7 @@ LONGEST_FIRST = [
     "tests/steps/step03_backend_frameworks/test_security.py",
     "tests/steps/step06_open_source/test_repos.py",
     "tests/steps/test_step07_formal_education.py",
+    "tests/steps/test_step07b_systems_fundamentals.py",  # about 60 s: one kernel runs all 49 variants
 ]
 
 

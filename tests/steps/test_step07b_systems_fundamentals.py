@@ -104,6 +104,64 @@ def retry(**changes):
     return RETRY.format(**{**RETRY_OK, **changes})
 
 
+TRANSFER = r'''
+{prelude}
+def transfer(source, target, amount):
+    {same}
+    first, second = {order}
+    with {locks}:
+        if {overdraft}:
+            return False
+        source.balance -= amount
+        target.balance += amount
+        return True
+'''
+TRANSFER_OK = {"prelude": "", "locks": "first.lock, second.lock", "same": "if source is target:\n        return False",
+               "order": "sorted((source, target), key=lambda account: account.number)",
+               "overdraft": "source.balance < amount"}
+
+
+def transfer_with(**changes):
+    return TRANSFER.format(**{**TRANSFER_OK, **changes})
+
+
+ARRAY = r'''
+class DynamicArray:
+    {shared}
+    def __init__(self):
+        {init}
+        self._length = 0
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, index):
+        return self._block[index]
+
+    def append(self, item):
+        if self._length == len(self._block):
+            bigger = Block({grow})
+            for i in range({copied}):
+                bigger[i] = self._block[i]
+            self._block = bigger
+        self._block[self._length] = item
+        self._length += 1
+'''
+ARRAY_OK = {"shared": "", "init": "self._block = Block(1)", "grow": "2 * len(self._block)", "copied": "self._length"}
+
+
+def array_with(**changes):
+    return ARRAY.format(**{**ARRAY_OK, **changes})
+
+
+COUNTS = r'''
+from collections import Counter
+
+def status_counts(lines):
+    {body}
+'''
+
+
 VARIANTS = [
     # Part A: install order
     ("a-heap-kahn-other-style", "install_order", True, GRAPHLIB.format(reverse="error.args[1][::-1]")),
@@ -266,6 +324,93 @@ def make_idempotent(effect):
         return results[key]
     return handle
 '''),
+    # Part E: transfers
+    ("e-ordered-by-id-explicit-acquire", "transfer", True, r'''
+def transfer(source, target, amount):
+    if source is target:
+        return False
+    locks = sorted((source, target), key=id)  # an object's id never changes while it lives
+    locks[0].lock.acquire()
+    locks[1].lock.acquire()
+    try:
+        if amount > source.balance:
+            return False
+        source.balance, target.balance = source.balance - amount, target.balance + amount
+        return True
+    finally:
+        locks[1].lock.release()
+        locks[0].lock.release()
+'''),
+    ("e-one-global-lock", "transfer", True, transfer_with(
+        prelude="BANK = threading.Lock()  # correct, but every transfer waits for every other: allowed", locks="BANK")),
+    ("e-try-lock-and-back-off", "transfer", True, r'''
+def transfer(source, target, amount):
+    if source is target:
+        return False
+    while True:  # no order: take one lock, try the other, give both back and retry after a random pause
+        with source.lock:
+            if target.lock.acquire(blocking=False):
+                try:
+                    if source.balance < amount:
+                        return False
+                    source.balance -= amount
+                    target.balance += amount
+                    return True
+                finally:
+                    target.lock.release()
+        time.sleep(random.random() / 500)
+'''),
+    ("e-locks-in-argument-order", "transfer", False, transfer_with(order="source, target")),
+    ("e-ordered-by-id-of-the-balance", "transfer", False,
+     transfer_with(order="sorted((source, target), key=lambda account: id(account.balance))")),
+    ("e-ordered-by-the-balance", "transfer", False,
+     transfer_with(order="sorted((source, target), key=lambda account: account.balance)")),
+    ("e-same-account-forgotten", "transfer", False, transfer_with(same="pass")),
+    ("e-exact-balance-refused", "transfer", False, transfer_with(overdraft="source.balance <= amount")),
+    ("e-only-the-source-locked", "transfer", False,
+     transfer_with(locks="source.lock")),  # no deadlock, but the target's balance changes without its lock
+    ("e-balance-checked-before-locking", "transfer", False, r'''
+def transfer(source, target, amount):
+    if source is target or source.balance < amount:  # checked, then locked: another thread may move it first
+        return False
+    first, second = sorted((source, target), key=lambda account: account.number)
+    with first.lock, second.lock:
+        source.balance -= amount
+        target.balance += amount
+        return True
+'''),
+    # Part F: a dynamic array
+    ("f-factor-one-and-a-half", "dynamic_array", True, array_with(grow="max(len(self._block) + 1, len(self._block) * 3 // 2)")),
+    ("f-factor-three-from-eight", "dynamic_array", True, array_with(init="self._block = Block(8)", grow="3 * len(self._block)")),
+    ("f-plus-64", "dynamic_array", False, array_with(grow="len(self._block) + 64")),
+    ("f-grows-to-fit", "dynamic_array", False, array_with(grow="self._length + 1")),
+    ("f-factor-exactly-one", "dynamic_array", False, array_with(grow="int(len(self._block) * 1.0)")),
+    ("f-factor-one-and-a-half-stuck-at-one", "dynamic_array", False, array_with(grow="int(len(self._block) * 1.5)")),
+    ("f-items-not-copied", "dynamic_array", False, array_with(copied="0")),
+    ("f-block-on-the-class", "dynamic_array", False, array_with(shared="_block = Block(1)", init="pass")),
+    ("f-python-list", "dynamic_array", False, r'''
+class DynamicArray:
+    def __init__(self):
+        self._items = []
+
+    def __len__(self):
+        return len(self._items)
+
+    def __getitem__(self, index):
+        return self._items[index]
+
+    def append(self, item):
+        self._items.append(item)
+'''),
+    # Part G: constant space
+    ("g-counter-of-a-generator", "status_counts", True, COUNTS.format(
+        body="return dict(Counter(int(line.rsplit(' ', 2)[1]) for line in lines))")),
+    ("g-list-of-the-lines", "status_counts", False, COUNTS.format(
+        body="lines = list(lines)\n    return {s: sum(1 for l in lines if int(l.split()[-2]) == s) for s in {int(l.split()[-2]) for l in lines}}")),
+    ("g-list-of-statuses", "status_counts", False, COUNTS.format(
+        body="return dict(Counter([int(line.split()[-2]) for line in lines]))")),
+    ("g-reads-the-stream-twice", "status_counts", False, COUNTS.format(
+        body="statuses = {int(l.split()[-2]) for l in lines}\n    return {s: sum(1 for l in lines if int(l.split()[-2]) == s) for s in statuses}")),
 ]
 
 

@@ -1,25 +1,32 @@
-"""course.steps.step08_portfolio: the sample project, OpenAPI endpoints, HTTP transcripts, and the page readers of step 08."""
+"""course.steps.step08_portfolio.tools: OpenAPI endpoints, the database link the lesson cuts, the sample project and
+page readers of the exercise; then the exercise's hidden tests against plausible wrong answers."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
+import socket
 
-from course.components import servers
+import pytest
+import sqlalchemy
+
+from course.components import services
 from course.steps import step08_portfolio as portfolio
 from course.steps import step09_practical_experience as practice
 
 
 @pytest.fixture
 def project(tmp_path):
-    return portfolio.write_sample_project(tmp_path / "bookmarks")
+    """The sample bookmarks project (exercise 08's first version reads its README) written to a folder."""
+    for name, text in portfolio.SAMPLE_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return tmp_path
 
 
-def test_sample_project_has_code_tests_and_a_readme_with_every_section(project):
-    files = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
-    assert files == set(portfolio.SAMPLE_FILES)
-    headings = [text for level, text in portfolio.markdown_headings((project / "README.md").read_text())
-                if level == 2]
+def test_sample_readme_has_the_sections_the_exercise_expects():
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(portfolio.SAMPLE_FILES["README.md"])
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
     assert headings == ["Problem", "Design", "How to run", "Tests", "API"]
 
 
@@ -28,25 +35,6 @@ def test_sample_project_tests_pass_in_a_subprocess(project):
     run = practice.run_pytest(project, timeout=120)
     assert run.passed, run.output
     assert run.counts == {"passed": 5}
-
-
-@pytest.mark.service
-def test_served_sample_project_documents_and_records_its_api(project):
-    app = portfolio.load_app(project)
-    with servers.serve_asgi(app, name="test-bookmarks") as server, httpx.Client(base_url=server.url) as client:
-        rows = portfolio.endpoints(client.get("/openapi.json").json())
-        transcript = portfolio.http_transcript(client, [
-            ("POST", "/bookmarks", {"url": "https://example.org/", "title": "Ex"}),
-            ("GET", "/bookmarks/1"),
-            ("GET", "/bookmarks/99"),
-        ])
-    assert {(r["method"], r["path"]) for r in rows} == {
-        ("GET", "/health"), ("GET", "/bookmarks"), ("POST", "/bookmarks"),
-        ("GET", "/bookmarks/{bookmark_id}"), ("DELETE", "/bookmarks/{bookmark_id}"),
-    }
-    assert "HTTP/1.1 201 Created\nLocation: /bookmarks/1" in transcript
-    assert "HTTP/1.1 404 Not Found" in transcript
-    assert transcript.count("```http") == 6
 
 
 def test_endpoints_counts_only_http_methods():
@@ -58,7 +46,55 @@ def test_endpoints_counts_only_http_methods():
     assert rows[0]["statuses"] == "200, 404"
 
 
+def test_database_link_url_points_at_the_relay_and_keeps_the_rest():
+    with portfolio.DatabaseLink("postgresql+psycopg://app:s3cret@db.internal:6543/tasks?options=-csearch_path%3Dx") as link:
+        url = sqlalchemy.make_url(link.url)
+        assert (url.host, url.port) == ("127.0.0.1", link.port)
+        assert (url.username, url.password, url.database) == ("app", "s3cret", "tasks")
+        assert url.query == {"options": "-csearch_path=x"}
+    socket_url = "postgresql+psycopg://postgres:@/postgres?host=/tmp/pg-folder&options=-csearch_path%3Dy"
+    with portfolio.DatabaseLink(socket_url) as link:
+        assert "host" not in sqlalchemy.make_url(link.url).query  # the relay is TCP, the socket folder its upstream
+        assert link.up
+    assert not link.up
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.mark.service
+def test_database_link_cut_is_a_database_down_and_restore_brings_it_back():
+    url = services.schema_url("test_step08_link")
+    with portfolio.DatabaseLink(url) as link:
+        engine = sqlalchemy.create_engine(link.url, pool_pre_ping=True)
+        try:
+            with engine.connect() as connection:  # the search path goes through: the relay passes bytes only
+                assert connection.execute(sqlalchemy.text("SELECT current_schema()")).scalar() == "test_step08_link"
+            held = engine.connect()  # a pooled connection open across the cut
+            link.cut()
+            assert not link.up and _refused(link.port)
+            with pytest.raises(sqlalchemy.exc.OperationalError):
+                held.execute(sqlalchemy.text("SELECT 1"))  # cut closes open connections, not only the port
+            held.invalidate()
+            with pytest.raises(sqlalchemy.exc.OperationalError, match="refused"):
+                engine.connect()
+            link.restore()
+            link.restore()  # twice is once
+            with engine.connect() as connection:
+                assert connection.execute(sqlalchemy.text("SELECT 1")).scalar() == 1
+        finally:
+            engine.dispose()
+    assert _refused(link.port)
+    link.close()  # closing again is harmless
+
+
 def test_html_outline_reads_text_as_a_browser_shows_it():
+
     outline = portfolio.html_outline('<article><h2>A &amp; B &lt;i&gt;</h2><img src="x"><ul><li>one<li>two</ul>'
                                      '<a href="https://e.org/?a=1&amp;b=&quot;2&quot;">go</a></article>')
     tags = [e.tag for e in outline]
@@ -76,15 +112,6 @@ def test_markdown_to_html_lets_raw_html_through_and_backslashes_escape_it():
     assert "<script>" not in escaped
     assert [e.text for e in portfolio.html_outline(escaped)] == ["T <script>x</script>"]
 
-
-def test_markdown_headings_skip_code_and_read_setext():
-    text = "Title\n=====\n\n```\n# not a heading\n```\n\n   ## Indented ##\n#hashtag\n"
-    assert portfolio.markdown_headings(text) == [(1, "Title"), (2, "Indented")]
-
-
-def test_load_app_imports_a_fresh_module_each_time(project):
-    first, second = portfolio.load_app(project), portfolio.load_app(project)
-    assert first.title == second.title == "Bookmarks API"
 
 
 def test_the_lesson_gives_no_unsourced_count_of_projects_as_a_fact():

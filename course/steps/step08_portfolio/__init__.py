@@ -1,8 +1,6 @@
-"""Step 08 · a portfolio: the tools of the lesson (:mod:`.tools`) and the "first five minutes" review of a
-project folder (:mod:`.review`).
-
-``from course.steps import step08_portfolio`` keeps giving the names it always did (the sample project, the
-OpenAPI and page readers); :func:`review` and its report types are new.
+"""Step 08 · a portfolio: the learner's capstone made reviewable. The "first five minutes" review of a project
+folder (:mod:`.review`), the capstone found, copied, measured and completed (:mod:`.capstone`), and the
+lesson's tools (:mod:`.tools`: OpenAPI endpoints, a database link to cut, the exercise's page readers).
 """
 
 from . import capstone
@@ -10,18 +8,14 @@ from .review import CHECKS, README_SECTIONS, Check, Review, ci_commands, licence
 from .tools import (
     HTTP_METHODS,
     SAMPLE_FILES,
+    DatabaseLink,
     Element,
     endpoints,
     html_outline,
-    http_transcript,
-    load_app,
-    markdown_headings,
     markdown_to_html,
-    write_sample_project,
 )
 
 __all__ = [
-    "SAMPLE_FILES", "HTTP_METHODS", "Element", "write_sample_project", "load_app", "endpoints",
-    "http_transcript", "html_outline", "markdown_to_html", "markdown_headings",
+    "SAMPLE_FILES", "HTTP_METHODS", "Element", "endpoints", "DatabaseLink", "html_outline", "markdown_to_html",
     "capstone", "Check", "Review", "review", "readme_sections", "licence_id", "ci_commands", "README_SECTIONS", "CHECKS",
 ]

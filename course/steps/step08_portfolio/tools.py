@@ -1,30 +1,27 @@
-"""Tools for step 08, a back-end portfolio: a small sample project, its API docs, and a demo transcript.
+"""Tools for step 08, a back-end portfolio: the capstone's API docs, a database link the lesson can cut, and
+the page readers of the exercise.
 
-- :func:`write_sample_project` writes a complete small project (a FastAPI service, its pytest tests, a
-  README with the sections a reviewer looks for) into a folder: the lesson runs its tests, serves it and
-  reads its OpenAPI document, as a visitor to a portfolio would.
-- :func:`load_app` imports the project's application object from its file, without touching ``sys.path``.
-- :func:`endpoints` lists the operations of an OpenAPI document; :func:`http_transcript` records a real
-  session against a running server as Markdown, a text "recording" to put in a README.
-- :func:`html_outline` reads an HTML page back into elements and the text a browser shows, and
-  :func:`markdown_to_html` renders Markdown with a real CommonMark parser: the exercise checks rendered
-  pages with them, so it judges what a visitor sees, not how the markup is spelled.
-- :func:`markdown_headings` lists a Markdown document's headings, from the same parser.
+- :func:`endpoints` lists the operations of an OpenAPI document (the lesson reads the capstone's own).
+- :class:`DatabaseLink` is a real TCP relay between a service and its PostgreSQL: :meth:`~DatabaseLink.cut`
+  closes its port and every connection through it, so to the service the database is down exactly as when
+  the server stops (connection refused), and :meth:`~DatabaseLink.restore` brings it back. The lesson uses it
+  to show a health check that says "ok" while the database is gone, and one that tells the truth.
+- :data:`SAMPLE_FILES` is a small bookmarks service with a README, and :func:`html_outline` and
+  :func:`markdown_to_html` read rendered pages back (what a visitor sees, not how the markup is spelled):
+  exercise 08's first version checks its answers with them.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
+import contextlib
+import socket
+import threading
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-__all__ = [
-    "SAMPLE_FILES", "HTTP_METHODS", "Element", "write_sample_project", "load_app", "endpoints",
-    "http_transcript", "html_outline", "markdown_to_html", "markdown_headings",
-]
+__all__ = ["SAMPLE_FILES", "HTTP_METHODS", "Element", "endpoints", "DatabaseLink", "html_outline",
+           "markdown_to_html"]
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -160,27 +157,6 @@ uvicorn bookmarks.app:app --port 8000
 }
 
 
-def write_sample_project(folder: str | Path) -> Path:
-    """Write the sample project into ``folder`` (created if needed) and return the folder."""
-    root = Path(folder)
-    for name, text in SAMPLE_FILES.items():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return root
-
-
-def load_app(project: str | Path, module: str = "bookmarks.app", attribute: str = "app"):
-    """Import ``module`` from the project folder (a fresh copy, under a private name) and return ``app``."""
-    path = Path(project) / (module.replace(".", "/") + ".py")
-    name = f"_portfolio_{abs(hash(str(path.resolve())))}_{module.replace('.', '_')}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    loaded = importlib.util.module_from_spec(spec)
-    sys.modules[name] = loaded  # pydantic resolves the models' annotations through sys.modules
-    spec.loader.exec_module(loaded)
-    return getattr(loaded, attribute)
-
-
 def endpoints(openapi: dict) -> list[dict]:
     """One row per operation of an OpenAPI document: method, path, summary and the documented statuses."""
     rows = []
@@ -197,33 +173,109 @@ def endpoints(openapi: dict) -> list[dict]:
     return rows
 
 
-def _body_text(response) -> str:
-    if not response.content:
-        return ""
-    try:
-        return json.dumps(response.json(), indent=2)
-    except ValueError:
-        return response.text
+class DatabaseLink:
+    """A TCP relay on 127.0.0.1 in front of a PostgreSQL server, for a service to connect through.
+
+    ``DatabaseLink(url)`` takes a SQLAlchemy URL (TCP host and port, or a Unix socket folder in the ``host``
+    query, as the course's embedded PostgreSQL gives); :attr:`url` is the same URL through the relay. Bytes
+    pass through unchanged, so authentication, TLS settings and the search path are the server's own.
+    """
+
+    def __init__(self, url: str):
+        import sqlalchemy
+
+        from course.components.servers import HOST, free_port
+
+        self._target = sqlalchemy.make_url(url)
+        self.port = free_port()
+        self.url = self._target.set(host=HOST, port=self.port).difference_update_query(["host"]) \
+            .render_as_string(hide_password=False)
+        self._host = HOST
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    @property
+    def up(self) -> bool:
+        return self._listener is not None
+
+    def _upstream(self) -> socket.socket:
+        folder = self._target.query.get("host")
+        port = self._target.port or 5432
+        if folder and str(folder).startswith("/"):  # a Unix socket: <folder>/.s.PGSQL.<port>
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(str(Path(str(folder)) / f".s.PGSQL.{port}"))
+            return upstream
+        return socket.create_connection((self._target.host or "127.0.0.1", port), timeout=10)
+
+    def restore(self) -> None:
+        """Listen again (on the same port): the database is back."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self._host, self.port))
+            listener.listen(64)
+            self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), name="course-database-link", daemon=True).start()
+
+    def cut(self) -> None:
+        """Stop listening and close every connection through the link: the database is down."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            open_sockets, self._sockets = list(self._sockets), set()
+        for sock in ([listener] if listener else []) + open_sockets:
+            _close(sock)
+
+    close = cut  # the lesson's clean-up
+
+    def __enter__(self) -> DatabaseLink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cut()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut: the listener is closed
+            try:
+                upstream = self._upstream()
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:  # cut while connecting
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass  # the other side, or cut(), closed the connection
+        finally:
+            for sock in (source, sink):
+                with self._lock:
+                    self._sockets.discard(sock)
+                _close(sock)
 
 
-def http_transcript(client, calls) -> str:
-    """Make each call ``(method, path[, json body])`` with ``client`` (an ``httpx.Client`` with a
-    ``base_url``) and return the exchange as Markdown: request line, status line, body."""
-    blocks = []
-    for call in calls:
-        method, path, *rest = call
-        body = rest[0] if rest else None
-        response = client.request(method, path, json=body)
-        request = f"{method} {path} HTTP/1.1"
-        if body is not None:
-            request += "\nContent-Type: application/json\n\n" + json.dumps(body)
-        answer = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
-        if "location" in response.headers:
-            answer += f"\nLocation: {response.headers['location']}"
-        if text := _body_text(response):
-            answer += "\n\n" + text
-        blocks.append(f"```http\n{request}\n```\n\n```http\n{answer}\n```")
-    return "\n\n".join(blocks)
+def _close(sock: socket.socket) -> None:
+    """Shut a socket down (waking a thread blocked in ``recv`` on it) and close it."""
+    with contextlib.suppress(OSError):  # a listening or already closed socket
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 @dataclass
@@ -296,11 +348,3 @@ def markdown_to_html(markdown: str) -> str:
 
     return MarkdownIt("commonmark").render(markdown)
 
-
-def markdown_headings(markdown: str) -> list[tuple[int, str]]:
-    """The ``(level, text)`` of every heading of a Markdown document, from a real CommonMark parser."""
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("commonmark").parse(markdown)
-    return [(int(token.tag[1]), tokens[i + 1].content) for i, token in enumerate(tokens)
-            if token.type == "heading_open"]

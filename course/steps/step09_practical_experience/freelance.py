@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 __all__ = ["Quote", "quote", "SOW_SECTIONS", "missing_sections", "CONTRACT_CLAUSES"]
 
@@ -36,17 +37,23 @@ def quote(tasks: dict[str, float], hourly_rate: float, *, buffer: float = 0.25, 
           deposit_share: float = 0.3) -> Quote:
     """A fixed-price quote: the tasks' hours plus ``buffer`` (a share: 0.25 is 25 %), times ``hourly_rate``,
     plus ``costs`` (hosting, licences), rounded **up** to a whole unit; ``deposit_share`` of it up front
-    (rounded up too), the rest on acceptance."""
+    (rounded up too), the rest on acceptance. Each number is taken as written (:func:`_exact`), so no float
+    error rounds a price up: in floats 0.1 + 0.2 is 0.30000000000000004."""
     if not tasks or any(hours <= 0 for hours in tasks.values()):
         raise ValueError("every task needs a positive number of hours")
     if hourly_rate <= 0 or buffer < 0 or costs < 0 or not 0 <= deposit_share <= 1:
         raise ValueError("the rate must be positive, the buffer and costs not negative, the deposit a share")
-    hours = sum(tasks.values())
-    buffered = hours * (1 + buffer)
-    price = math.ceil(round(buffered * hourly_rate + costs, 6))  # round() first: 0.1 * 3 is 0.30000000000000004
-    deposit = math.ceil(round(price * deposit_share, 6))
-    return Quote(hours=round(hours, 6), buffered_hours=round(buffered, 6), price=price, deposit=deposit,
+    hours = sum(_exact(hours) for hours in tasks.values())
+    buffered = hours * (1 + _exact(buffer))
+    price = math.ceil(buffered * _exact(hourly_rate) + _exact(costs))
+    deposit = math.ceil(price * _exact(deposit_share))
+    return Quote(hours=float(hours), buffered_hours=float(buffered), price=price, deposit=deposit,
                  balance=price - deposit)
+
+
+def _exact(number: float) -> Decimal:
+    """A number as written: ``Decimal(str(0.1))`` is 0.1, where ``Decimal(0.1)`` keeps the float's error."""
+    return Decimal(str(number))
 
 
 # The sections of a statement of work, and what each must say.

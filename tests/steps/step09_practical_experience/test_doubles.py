@@ -1,6 +1,6 @@
 """course.steps.step09_practical_experience.doubles on real parts (the gateway over HTTP, PostgreSQL), and
 exercise 09b graded on plausible answers in one kernel: each wrong answer loses marks in its part, each other
-correct answer keeps every point. (The graded variants live here because four of the five parts grade test
+correct answer keeps every point. (The graded variants live here because four of the six parts grade test
 files through this module's run_suite, and all of them need the PostgreSQL of this module's fixture.)"""
 
 from __future__ import annotations
@@ -86,6 +86,10 @@ def test_each_sql_bug_passes_a_mocked_test_and_fails_on_postgresql(pg_url):
 # - coverage: the lesson's three tests (a branch missed), calls with no assert; right: other tests.
 # - incident: 4xx counted, minutes rounded, the first deploy of the log, the ids of every 5xx of the incident;
 #   right: pandas.
+# - quote: rounded to the nearest cent, the buffer twice or on the costs too, the deposit rounded down or taken
+#   from the unrounded price, the balance rounded on its own (deposit + balance != price), floats, Decimal(float),
+#   a task of 0 hours accepted; right: Fraction with integer ceiling division, Decimal.quantize(ROUND_CEILING),
+#   floats with round(x, 6) before rounding up (what course.steps...freelance did before it took Decimals).
 
 BISECT = r'''
 import sys
@@ -192,6 +196,70 @@ def find_incident(lines):
 INCIDENT_OK = {"minute": 'ts[11:16]', "bad": 'r["status"] >= 500', "pool": "minutes[first]", "which": "-1"}
 ROUNDED = ('f"{int(ts[11:13]) + (int(ts[14:16]) + (ts[17:19] >= \'30\')) // 60:02d}:'
            '{(int(ts[14:16]) + (ts[17:19] >= \'30\')) % 60:02d}"')
+
+QUOTE = r'''
+import math
+from decimal import Decimal
+
+
+def quote(tasks, hourly_rate, *, buffer, costs, deposit_share):
+    def exact(number):
+        return {exact}
+
+    if not tasks or any(exact(hours) {positive} 0 for hours in tasks.values()):
+        raise ValueError("every task needs hours")
+    if hourly_rate < 0 or exact(buffer) < 0 or costs < 0 or not 0 <= exact(deposit_share) <= 1:
+        raise ValueError("terms that make no sense")
+    hours = sum(exact(hours) for hours in tasks.values())
+    price = {up}({price})
+    deposit = {deposit}
+    return {{"price": price, "deposit": deposit, "balance": {balance}}}
+'''
+QUOTE_OK = {"exact": "Decimal(str(number))", "positive": "<=", "up": "math.ceil",
+            "price": "hours * (1 + exact(buffer)) * hourly_rate + costs",
+            "deposit": "math.ceil(price * exact(deposit_share))", "balance": "price - deposit"}
+QUOTE_FRACTIONS = r'''
+from fractions import Fraction
+
+
+def quote(tasks, hourly_rate, *, buffer, costs, deposit_share):
+    hours = [Fraction(str(h)) for h in tasks.values()]
+    share, extra = Fraction(str(deposit_share)), Fraction(str(buffer))
+    if not hours or min(hours) <= 0 or hourly_rate < 0 or extra < 0 or costs < 0 or not 0 <= share <= 1:
+        raise ValueError("no quote for that")
+    exact = sum(hours) * (1 + extra) * hourly_rate + costs
+    price = -(-exact.numerator // exact.denominator)  # ceiling division, in integers
+    deposit = -(-(price * share.numerator) // share.denominator)
+    return {"price": price, "deposit": deposit, "balance": price - deposit}
+'''
+QUOTE_QUANTIZE = r'''
+from decimal import ROUND_CEILING, Decimal
+
+CENT = Decimal(1)
+
+
+def quote(tasks, hourly_rate, *, buffer, costs, deposit_share):
+    if len(tasks) == 0:
+        raise ValueError("nothing to quote")
+    for name, hours in tasks.items():
+        if Decimal(repr(hours)) <= 0:
+            raise ValueError(f"{name}: no hours")
+    if min(hourly_rate, costs) < 0 or Decimal(repr(buffer)) < 0:
+        raise ValueError("negative")
+    share = Decimal(repr(deposit_share))
+    if share < 0 or share > 1:
+        raise ValueError("the deposit is a share")
+    total = sum(Decimal(repr(h)) for h in tasks.values()) * (1 + Decimal(repr(buffer))) * hourly_rate
+    price = int((total + costs).quantize(CENT, rounding=ROUND_CEILING))
+    deposit = int((price * share).quantize(CENT, rounding=ROUND_CEILING))
+    return dict(price=price, deposit=deposit, balance=price - deposit)
+'''
+
+
+def quote_variant(**changes: str) -> str:
+    """Part F's reference quote() with some of its expressions changed."""
+    return QUOTE.format(**{**QUOTE_OK, **changes})
+
 
 VARIANTS = [
     ("bisect-last-good", "bisect", False, BISECT.format(untestable=125, answer=LAST_GOOD)),
@@ -333,6 +401,23 @@ def find_incident(lines):
     return {"first_bad_minute": first, "route": route, "request_ids": sorted(failed.request_id),
             "deploy_id": deploys.deploy_id.iloc[-1]}
 '''),
+    ("quote-nearest-cent", "quote", False, quote_variant(up="round", deposit="round(price * exact(deposit_share))")),
+    ("quote-buffer-twice", "quote", False,
+     quote_variant(price="hours * (1 + exact(buffer)) * hourly_rate * (1 + exact(buffer)) + costs")),
+    ("quote-buffer-on-costs", "quote", False, quote_variant(price="(hours * hourly_rate + costs) * (1 + exact(buffer))")),
+    ("quote-deposit-rounded-down", "quote", False, quote_variant(deposit="int(price * exact(deposit_share))")),
+    ("quote-deposit-of-unrounded-price", "quote", False, quote_variant(
+        deposit="math.ceil((hours * (1 + exact(buffer)) * hourly_rate + costs) * exact(deposit_share))")),
+    ("quote-balance-rounded-apart", "quote", False,
+     quote_variant(balance="math.ceil(price * (1 - exact(deposit_share)))")),
+    ("quote-floats", "quote", False, quote_variant(exact="number")),
+    ("quote-decimal-of-float", "quote", False, quote_variant(exact="Decimal(number)")),
+    ("quote-accepts-zero-hours", "quote", False, quote_variant(positive="<")),
+    ("quote-lesson-rounding", "quote", True, quote_variant(
+        exact="number", price="round(hours * (1 + buffer) * hourly_rate + costs, 6)",
+        deposit="math.ceil(round(price * deposit_share, 6))")),
+    ("quote-fractions", "quote", True, QUOTE_FRACTIONS),
+    ("quote-quantize", "quote", True, QUOTE_QUANTIZE),
 ]
 
 

@@ -15,6 +15,14 @@ def test_a_quote_adds_the_buffer_and_rounds_up():
     assert offer.lines("EUR")[1] == "fixed price 938 EUR: 282 EUR on signature, 656 EUR on acceptance"
 
 
+def test_a_quote_takes_each_number_as_written():
+    # in floats, (0.1 + 0.2) x 10 is 3.0000000000000004 and 100 x 0.07 is 7.000000000000001: each would round up
+    assert freelance.quote({"a": 0.1, "b": 0.2}, 10, buffer=0, deposit_share=0).price == 3
+    offer = freelance.quote({"x": 10}, 10, buffer=0, deposit_share=0.07)
+    assert (offer.price, offer.deposit, offer.balance) == (100, 7, 93)
+    assert freelance.quote({"x": 10}, 30, buffer=0.1, deposit_share=0).buffered_hours == 11
+
+
 @pytest.mark.parametrize("kwargs", [{"tasks": {}}, {"tasks": {"a": 0}}, {"hourly_rate": 0}, {"buffer": -0.1},
                                     {"deposit_share": 1.5}, {"costs": -1}])
 def test_a_quote_refuses_inputs_that_make_no_sense(kwargs):
