@@ -7,8 +7,8 @@
   ``/health`` that answers 200 without asking the database (``tasktrack/health.py``, which the route calls).
 - :func:`health_answers` starts the service from the folder on a real PostgreSQL, once per case: with the
   course's database, or with :func:`down_url`, a database URL whose port nothing listens on (the service
-  really cannot reach it), with Redis or without; :func:`health_through_outage` cuts a :class:`Relay` to the
-  database while the service runs.
+  really cannot reach it), with Redis or without; :func:`health_through_outage` cuts the lesson's
+  :class:`~.tools.DatabaseLink` to the database while the service runs.
 - :func:`worktree_review` reviews the folder *as it is on disk* (a copy committed in a scratch repository);
   :func:`ci_catches_failure` runs the project's CI on a copy whose suite is one failing test;
   :func:`not_in_clone` lists what a reviewer's clone lacks of the folder (uncommitted, or hidden by
@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ from course.components.waits import scaled
 from . import capstone
 from .review import README_SECTIONS, Check, Review, review
 
-__all__ = ["NAIVE_HEALTH", "CANARY", "JUNK", "SAMPLE", "sample_files", "write_sample", "setup", "health_answers", "down_url", "Relay", "health_through_outage", "worktree_review",
+__all__ = ["NAIVE_HEALTH", "CANARY", "JUNK", "SAMPLE", "sample_files", "write_sample", "setup", "health_answers", "down_url", "health_through_outage", "worktree_review",
            "ci_catches_failure", "suite_size", "not_in_clone", "results_section", "new_commits"]
 
 # The starting point's health module: it says "ok" without looking, so a reviewer's GET /health is green.
@@ -167,77 +166,16 @@ def health_answers(folder: str | os.PathLike, cases: dict[str, dict[str, str]],
         return dict(zip(cases, pool.map(answer, cases), strict=True))
 
 
-class Relay:
-    """A TCP relay on 127.0.0.1 to the PostgreSQL of ``url`` (its Unix socket): :attr:`url` reaches the same
-    database through it, and :meth:`cut` makes it unreachable for whoever uses that URL (the listening socket
-    closes and every relayed connection is shut), as a database host that goes away does."""
-
-    def __init__(self, url: str):
-        import socket
-        import threading
-
-        from sqlalchemy.engine import make_url
-
-        parsed = make_url(url)
-        folder = Path(parsed.query["host"])
-        self.target = str(next(folder.glob(".s.PGSQL.*")))
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._sockets: list = []
-        self._lock = threading.Lock()
-        query = {key: value for key, value in parsed.query.items() if key != "host"}
-        self.url = parsed.set(host="127.0.0.1", port=self._listener.getsockname()[1],
-                              query=query).render_as_string(hide_password=False)
-        threading.Thread(target=self._accept, name="course-08-relay", daemon=True).start()
-
-    def _accept(self) -> None:
-        import socket
-        import threading
-
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # cut
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.connect(self.target)
-            with self._lock:
-                self._sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, sink) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.close()
-
-    def cut(self) -> None:
-        """Stop relaying: refuse new connections and shut every open one."""
-        import socket
-
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() waiting in the relay's thread
-        self._listener.close()
-        with self._lock:
-            for end in self._sockets:
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-                    end.close()
-
-
 def health_through_outage(folder: str | os.PathLike, service_env: dict[str, str],
                           path: str = "/health") -> tuple[tuple[int | None, object], tuple[int | None, object]]:
     """``GET path`` from the service started from ``folder`` with its database reached through a
-    :class:`Relay`: ``(answer before, answer after)`` the relay is cut while the service runs."""
+    :class:`~.tools.DatabaseLink` (a real TCP relay): ``(answer before, answer after)`` the link is cut while
+    the service runs."""
     from course.steps.step05_build_projects import project
 
-    relay = Relay(service_env["TASKTRACK_DATABASE_URL"])
+    from .tools import DatabaseLink
+
+    relay = DatabaseLink(service_env["TASKTRACK_DATABASE_URL"])
     answers = []
     try:
         service = project.start_service("tasktrack.app:create_app", project=folder, ready_path=path,
