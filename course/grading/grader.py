@@ -13,7 +13,7 @@ The pipeline, in order (each step needs the one before):
    nbgrader metadata, are put back from the release, and noted (course.grading.repair);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
-6. generate feedback HTML without hidden tests (readied while step 4 runs, rendered in a forked child while
+6. generate feedback HTML without hidden tests (readied in a child forked before step 4, rendered by it while
    step 5 runs: course.grading.feedback), copy it into the workspace, record the grade.
 """
 
@@ -373,17 +373,9 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
-        # The feedback page is readied while the kernel runs the notebook, in a child forked when the kernel
-        # starts on the first cell (course.grading.feedback): this process has imported nbgrader by then.
         writers: list = []
-
-        def fork_writer():
-            if not writers:
-                writers.append(feedback_page.prepare(config, paths.release_path(stem), stem, _run_converter))
-
-        first = fork_writer if feedback_to is not None else None
-        if progress is not None or first is not None:
-            config.Execute.on_cell_start = _on_cell_start(progress, first)  # nbclient runs it before each cell
+        if progress is not None:
+            config.Execute.on_cell_start = _on_cell_start(progress)  # nbclient runs it before each cell
         # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
         config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
@@ -393,6 +385,13 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         try:
             # a JSON file nbformat cannot read is one clear error too
             restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
+            if feedback_to is not None:
+                # The feedback page is readied in a child forked now (course.grading.feedback), with nbgrader
+                # imported: it warms up on the core the kernel leaves idle until nbgrader's steps before
+                # execution are done, and while the kernel runs the cells this process mostly waits.
+                import nbgrader.converters  # noqa: F401 - imported here so that the child has it too
+
+                writers.append(feedback_page.prepare(config, paths.release_path(stem), stem, _run_converter))
             outcome = _run_converter("Autograde", config, stem)                 # 4
             autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
             graded = outcome["success"] and autograded.exists()
@@ -429,13 +428,10 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems, review)
 
 
-def _on_cell_start(progress: Callable[[str], None] | None, first: Callable[[], None] | None):
-    """nbclient's hook before each cell: ``first()`` before any (it runs once), ``progress`` with each part's
-    title."""
+def _on_cell_start(progress: Callable[[str], None]):
+    """nbclient's hook before each cell: ``progress`` with each part's title."""
     def on_cell_start(cell, cell_index):
-        if first is not None:
-            first()
-        title = part_title(cell.source) if progress is not None and cell.get("cell_type") == "markdown" else None
+        title = part_title(cell.source) if cell.get("cell_type") == "markdown" else None
         if title:
             progress(title)
     return on_cell_start
