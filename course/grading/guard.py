@@ -9,7 +9,8 @@ solutions opened, ``gc``/``ctypes`` games, trace and profile functions (``sys.se
 ``threading.setprofile``: a student's could watch the hidden tests run; the one exception is the course's own
 call counter, :func:`course.grading.checks.compare_digest_calls`, starting a thread in a test cell, known by
 identity). Before each test cell it compares, notes what changed and puts the originals back. The parent
-reaches it without any name the student can shadow (:func:`guard_call`).
+reaches it without any name the student can shadow (:func:`guard_call`; :func:`guard_calls` makes the calls due
+between two cells in one request).
 
 The hidden tests stay out of the student's reach: a test cell runs without history (the executor sends it
 with ``store_history=False``: no ``In``/``_ih``/``_i``/``Out`` entry, nothing in the history database), its
@@ -31,7 +32,7 @@ import os
 import sys
 import threading
 
-__all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "parse_findings"]
+__all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "guard_calls", "parse_findings"]
 
 CHECK_NAMES = ("check", "check_that", "check_raises", "all_checks", "CheckFailed")
 MAX_FINDINGS = 20
@@ -357,6 +358,13 @@ class KernelGuard:
     def call(self, method: str, *args) -> str:
         return json.dumps(getattr(self, method)(*args))
 
+    def calls(self, *steps) -> str:
+        """Several calls in one request (``steps``: ``[method, *args]`` each, made in order): the executor
+        joins the calls between two cells into one round trip (:func:`guard_calls`)."""
+        for method, *args in steps:
+            getattr(self, method)(*args)
+        return json.dumps(self.findings)
+
 
 def _library(obj) -> bool:
     """A callback registered by IPython, ipykernel or a plotting library (matplotlib's inline backend)."""
@@ -389,6 +397,12 @@ def guard_call(nonce: str, method: str, *args) -> str:
     its value is the findings so far, as a JSON string."""
     return (f"[k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'CourseGuard{nonce}'][0]"
             f".guard.call({method!r}, *{args!r})")
+
+
+def guard_calls(nonce: str, steps: list[tuple]) -> str:
+    """:func:`guard_call` for several calls made in order (``steps``: ``(method, *args)`` each)."""
+    return (f"[k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'CourseGuard{nonce}'][0]"
+            f".guard.calls(*{[list(step) for step in steps]!r})")
 
 
 def parse_findings(reply_text: str) -> list[str] | None:

@@ -106,6 +106,7 @@ class SafeExecute(Execute):
         self._nonce = secrets.token_hex(8)
         self._restarts = 0
         self._guarded = False
+        self._pending: list[tuple] = []  # guard calls made with the next one, before the next cell runs
         self._protected: set[str] = set()
         trusted = self._source_cells(resources)
         self._findings.extend(tamper.static_findings(nb, trusted))
@@ -170,8 +171,12 @@ class SafeExecute(Execute):
                 cell.outputs = [_error(KERNEL_RESTARTED, reason)]  # its answer is what hung: not run again
                 index += 1
                 continue
-            if previous_test and self._guarded:
+            # The guard's calls due since the last cell ran (after a test, what a cell bound) go in one request
+            # with this one, before this cell: the same calls in the same order, one round trip.
+            if previous_test:
                 self._collect("before_test")
+            else:
+                self._flush()
             try:
                 self.preprocess_cell(cell, resources, index)
             except (CellTimeoutError, DeadKernelError) as error:
@@ -183,8 +188,8 @@ class SafeExecute(Execute):
                     self._fail_from(self.nb, index + 1, GAVE_UP)
                     return
             else:
-                if previous_test and self._guarded:
-                    self._collect("after_test")
+                if previous_test:
+                    self._defer("after_test")
                 self._remember(cells[index])
             index += 1
 
@@ -200,7 +205,7 @@ class SafeExecute(Execute):
         else:
             return
         if names:
-            self._collect("remember", sorted(names))
+            self._defer("remember", sorted(names))
 
     def preprocess_cell(self, cell, resources, index):
         """Execute one cell; a test cell without history (no ``In``/``_ih``/``Out`` entry: a later cell of the
@@ -276,12 +281,25 @@ class SafeExecute(Execute):
         reply = self.wait_for_reply(msg_id)
         return reply["content"] if reply else None
 
+    def _defer(self, method: str, *args) -> None:
+        """A guard call made with the next one (:meth:`_collect`, :meth:`_flush`), before the next cell runs."""
+        if self._guarded:
+            self._pending.append((method, *args))
+
+    def _flush(self) -> None:
+        """Make the deferred guard calls now."""
+        if self._pending:
+            self._collect(*self._pending.pop())
+
     def _collect(self, method: str, *args) -> None:
-        """Call the guard and keep its findings; a guard that cannot answer is a finding itself."""
+        """Call the guard, after the deferred calls, and keep its findings; a guard that cannot answer is a
+        finding itself."""
+        steps, self._pending = [*self._pending, (method, *args)], []
         if not self._guarded:
             return
         try:
-            reply = self._hidden("pass", guard.guard_call(self._nonce, method, *args))
+            reply = self._hidden("pass", guard.guard_calls(self._nonce, steps) if len(steps) > 1
+                                 else guard.guard_call(self._nonce, method, *args))
         except DeadKernelError:
             return  # the next cell finds the kernel dead and restarts it
         result = ((reply or {}).get("user_expressions") or {}).get("r") or {}
@@ -296,6 +314,7 @@ class SafeExecute(Execute):
     def _restart(self, upto: int, skip: set[int]) -> bool:
         """A new kernel, with the guard and every setup and answer cell before ``upto`` run again."""
         self._restarts += 1
+        self._pending = []  # calls meant for the kernel that is gone
         if self._restarts > self.max_restarts:
             return False
         try:
@@ -310,6 +329,7 @@ class SafeExecute(Execute):
                 if reply is None:
                     return False  # it hangs again: give up on the rest rather than loop
                 self._remember(cell)
+                self._flush()  # before the next cell runs again
         except (CellTimeoutError, DeadKernelError, RuntimeError, OSError):
             return False
         return True
