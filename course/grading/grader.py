@@ -353,7 +353,7 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline.
 
     ``progress``, if given, is called with each part's title ("Part B · …") as the kernel starts on it."""
-    from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
+    from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel, unsynced_gradebook
 
     if timeout is not None and timeout < 1:
         # nbclient reads 0 or less as "no limit": an answer that never ends would hang grading for ever
@@ -385,14 +385,15 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         try:
             # a JSON file nbformat cannot read is one clear error too
             restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
+            import nbgrader.converters  # noqa: F401 - imported here so that the feedback child has it too
+
             if feedback_to is not None:
                 # The feedback page is readied in a child forked now (course.grading.feedback), with nbgrader
                 # imported: it warms up on the core the kernel leaves idle until nbgrader's steps before
                 # execution are done, and while the kernel runs the cells this process mostly waits.
-                import nbgrader.converters  # noqa: F401 - imported here so that the child has it too
-
                 writers.append(feedback_page.prepare(config, paths.release_path(stem), stem, _run_converter))
-            outcome = _run_converter("Autograde", config, stem)                 # 4
+            with unsynced_gradebook(scratch / "gradebook.db"):
+                outcome = _run_converter("Autograde", config, stem)             # 4
             autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
             graded = outcome["success"] and autograded.exists()
             # The feedback page renders in the readied child while this process reads the scores and stops

@@ -259,3 +259,26 @@ def test_a_grading_process_imports_no_jupyter_server_and_loads_the_real_extensio
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:3] == ["[]", "True True", "unpacked True"], done.stdout
+
+
+def test_only_the_scratch_gradebook_skips_waiting_for_the_disk_and_only_while_grading(tmp_path):
+    """course.grading.nbconfig.unsynced_gradebook: PRAGMA synchronous=OFF on the scratch copy that grading
+    writes and deletes; any other SQLite database of the process (a class gradebook) keeps its default."""
+    import sqlalchemy
+
+    from course.grading.nbconfig import unsynced_gradebook
+
+    def synchronous(path: Path) -> int:
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        finally:
+            engine.dispose()
+
+    scratch, other = tmp_path / "gradebook.db", tmp_path / "class-gradebook.db"
+    default = synchronous(scratch)
+    assert default != 0
+    with unsynced_gradebook(scratch):
+        assert (synchronous(scratch), synchronous(other)) == (0, default)
+    assert synchronous(scratch) == default
