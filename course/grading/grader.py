@@ -80,7 +80,11 @@ def prepare_grading_process() -> None:
       nbformat), instead of jsonschema: nbgrader reads and writes the notebook several times.
     - jsonschema does not import ``rfc3987_syntax``: when installed, that optional package builds a full
       grammar parser at import (over a second) only to check the "iri" string format, which notebook schemas
-      never use; jsonschema then checks "iri" as it does when the package is absent.
+      never use; jsonschema then checks "iri" as it does when the package is absent. Nor the other optional
+      packages it imports only to check string formats (:data:`FORMAT_ONLY`: about 40 ms, isoduration with
+      all of arrow): jsonschema checks formats only when given a format checker, and nothing that grades
+      gives one (nbformat validates with fastjsonschema, nbgrader's metadata check calls
+      ``jsonschema.validate`` without one); each is imported by jsonschema alone.
     - nbgrader's package imports its four Jupyter server extensions (their tornado handlers pull in
       jupyter_server, nbgrader.apps and the exchange), a large share of what grading spends importing, for
       nothing grading uses: a placeholder stands in for each, which imports the real one if it is ever loaded.
@@ -94,7 +98,8 @@ def prepare_grading_process() -> None:
     os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
     os.environ.update(KERNEL_ENV)
     if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
+        for name in ("rfc3987_syntax", *FORMAT_ONLY):
+            sys.modules.setdefault(name, None)
     if "nbgrader" not in sys.modules:
         for name in SERVER_EXTENSIONS:
             _placeholder(f"nbgrader.server_extensions.{name}", ["load_jupyter_server_extension"])
@@ -103,6 +108,8 @@ def prepare_grading_process() -> None:
 
 
 SERVER_EXTENSIONS = ("assignment_list", "course_list", "validate_assignment", "formgrader")
+# Optional packages jsonschema imports (in jsonschema._format) only to check string formats.
+FORMAT_ONLY = ("isoduration", "rfc3986_validator", "rfc3339_validator", "webcolors", "uri_template", "fqdn")
 
 
 def _placeholder(full: str, functions: list[str]) -> None:

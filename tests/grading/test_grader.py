@@ -282,3 +282,26 @@ def test_only_the_scratch_gradebook_skips_waiting_for_the_disk_and_only_while_gr
     with unsynced_gradebook(scratch):
         assert (synchronous(scratch), synchronous(other)) == (0, default)
     assert synchronous(scratch) == default
+
+
+def test_a_grading_process_skips_jsonschemas_format_only_packages_and_still_validates(tmp_path):
+    """The optional packages jsonschema imports only to check string formats stay out of a grading process
+    (grader.FORMAT_ONLY); nbformat and nbgrader's metadata check validate as before (neither checks formats)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom course.grading.grader import FORMAT_ONLY, prepare_grading_process\n"
+        "prepare_grading_process()\nimport jsonschema, nbformat\n"
+        "print([m for m in FORMAT_ONLY if sys.modules.get(m) is not None])\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])\nnbformat.validate(nb)\n"
+        "del nb.cells[0]['source']\n"
+        "try:\n    nbformat.validate(nb)\nexcept nbformat.ValidationError:\n    print('refused')\n"
+        "from nbgrader.nbgraderformat import MetadataValidator\n"
+        "cell = nbformat.v4.new_code_cell('1', metadata={'nbgrader': {'schema_version': 3, 'grade': 'yes',\n"
+        "    'solution': False, 'locked': True, 'grade_id': 'a', 'points': 1, 'task': False}})\n"
+        "try:\n    MetadataValidator().validate_cell(cell)\nexcept Exception as error:\n"
+        "    print('nbgrader refused', type(error).__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["[]", "refused", "nbgrader refused ValidationError"], done.stdout
