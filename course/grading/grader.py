@@ -385,6 +385,9 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
             config.Execute.on_cell_start = _on_cell_start(progress)  # nbclient runs it before each cell
         # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
         config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
+        # Nothing keeps more of a failed test cell's traceback than its last line (the feedback page cuts it
+        # to that; the autograded notebook goes with the scratch folder): the kernel formats no more.
+        config.SafeExecute.brief_test_tracebacks = True
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped. In the sandbox where it can run.
         kernel = prestart_kernel(config, submitted, sandbox=_sandbox(config, scratch, stem, cache_dir))

@@ -37,7 +37,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer, List, Unicode
+from traitlets import Bool, Integer, List, Unicode
 
 from course.grading import guard, tamper
 from course.grading.nbconfig import GAVE_UP, KERNEL_DIED, KERNEL_RESTARTED, PRESTARTED, nbgrader_config
@@ -86,6 +86,10 @@ class SafeExecute(Execute):
     guard_forbidden = List(Unicode(), help="Folders the kernel must not open (the class folder, the "
                                            "gradebook's scratch, the solutions).").tag(config=True)
     max_restarts = Integer(MAX_RESTARTS, help="Kernel restarts after which the remaining cells fail.").tag(config=True)
+    brief_test_tracebacks = Bool(False, help="A failed test cell's traceback is IPython's shortest (the error's "
+                                             "name and message): for a run that keeps no more of it (course "
+                                             "grade: the feedback page cuts it to that, HideTestTracebacks; "
+                                             "the autograded notebook is deleted).").tag(config=True)
     watch_unchanged = List(Unicode(), help="Folders grading must leave as they were, whatever wrote to them (a "
                                            "subprocess too), checked after the run; default: guard_forbidden. "
                                            "In the sandbox, the folder it shares with the grader.").tag(config=True)
@@ -239,7 +243,8 @@ class SafeExecute(Execute):
                                                         ".local/share/jupyter", ".ipython"))]
         forbidden = list(self.guard_forbidden) or self._default_forbidden()
         source = Path(guard.__file__).read_text(encoding="utf-8")
-        reply = self._hidden(guard.install_code(source, self._nonce, folder, allowed, forbidden))
+        reply = self._hidden(guard.install_code(source, self._nonce, folder, allowed, forbidden,
+                                                self.brief_test_tracebacks))
         self._guarded = bool(reply) and reply.get("status") == "ok"
         if not self._guarded:
             self._findings.append("the course's integrity guard could not be installed in the kernel "
