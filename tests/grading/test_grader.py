@@ -241,9 +241,6 @@ def test_a_grading_process_imports_no_jupyter_server_and_loads_the_real_extensio
     """nbgrader's package imports its server extensions (jupyter_server, nbgrader.apps, the exchange) and
     setuptools (to unzip): a grading process uses none of them, so placeholders stand in; whoever calls one
     gets the real one."""
-    import subprocess
-    import sys
-
     code = (
         "import sys\nfrom course.grading.grader import prepare_grading_process\nprepare_grading_process()\n"
         "import nbgrader, nbgrader.converters, nbgrader.api, nbgrader.preprocessors, course.grading.preprocessors\n"
@@ -256,9 +253,17 @@ def test_a_grading_process_imports_no_jupyter_server_and_loads_the_real_extensio
         "zipfile.ZipFile('a.zip', 'w').writestr('x.txt', 'unpacked')\n"
         "pathlib.Path('out').mkdir()\nnbgrader.utils.unzip('a.zip', 'out')\n"
         "print(pathlib.Path('out/x.txt').read_text(), 'setuptools' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert _printed_by_a_grading_process(code, tmp_path)[:3] == ["[]", "True True", "unpacked True"]
+
+
+def _printed_by_a_grading_process(code: str, folder: Path) -> list[str]:
+    """The lines ``code`` prints, run in a fresh Python (a grading process: it calls prepare_grading_process)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=folder)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[:3] == ["[]", "True True", "unpacked True"], done.stdout
+    return done.stdout.split("\n")
 
 
 def test_only_the_scratch_gradebook_skips_waiting_for_the_disk_and_only_while_grading(tmp_path):
@@ -287,9 +292,6 @@ def test_only_the_scratch_gradebook_skips_waiting_for_the_disk_and_only_while_gr
 def test_a_grading_process_skips_jsonschemas_format_only_packages_and_still_validates(tmp_path):
     """The optional packages jsonschema imports only to check string formats stay out of a grading process
     (grader.FORMAT_ONLY); nbformat and nbgrader's metadata check validate as before (neither checks formats)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys\nfrom course.grading.grader import FORMAT_ONLY, prepare_grading_process\n"
         "prepare_grading_process()\nimport jsonschema, nbformat\n"
@@ -302,6 +304,4 @@ def test_a_grading_process_skips_jsonschemas_format_only_packages_and_still_vali
         "    'solution': False, 'locked': True, 'grade_id': 'a', 'points': 1, 'task': False}})\n"
         "try:\n    MetadataValidator().validate_cell(cell)\nexcept Exception as error:\n"
         "    print('nbgrader refused', type(error).__name__)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split("\n")[:3] == ["[]", "refused", "nbgrader refused ValidationError"], done.stdout
+    assert _printed_by_a_grading_process(code, tmp_path)[:3] == ["[]", "refused", "nbgrader refused ValidationError"]
