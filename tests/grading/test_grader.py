@@ -305,3 +305,22 @@ def test_a_grading_process_skips_jsonschemas_format_only_packages_and_still_vali
         "try:\n    MetadataValidator().validate_cell(cell)\nexcept Exception as error:\n"
         "    print('nbgrader refused', type(error).__name__)\n")
     assert _printed_by_a_grading_process(code, tmp_path)[:3] == ["[]", "refused", "nbgrader refused ValidationError"]
+
+
+def test_nbgraders_metadata_check_with_each_schema_checked_once_raises_what_jsonschema_raises(tmp_path):
+    """grader._check_each_schema_once: nbgrader's metadata check skips re-checking its own schema on every cell,
+    and still refuses what jsonschema.validate refuses, with the same error, every time."""
+    code = (
+        "import jsonschema, nbformat\nfrom course.grading import grader\nfrom nbgrader.nbgraderformat import "
+        "MetadataValidator\nimport nbgrader.nbgraderformat.common as common\n"
+        "meta = {'schema_version': 3, 'grade': 'yes', 'solution': False, 'locked': True, 'grade_id': 'a',\n"
+        "        'points': 1, 'task': False}\nvalidator = MetadataValidator()\n"
+        "try:\n    jsonschema.validate(meta, validator.schema)\nexcept jsonschema.ValidationError as error:\n"
+        "    expected = error.message\n"
+        "grader._check_each_schema_once()\nprint(common.jsonschema is not jsonschema)\n"
+        "for metadata in (meta, dict(meta, grade=True), meta):\n"
+        "    try:\n        validator.validate_cell(nbformat.v4.new_code_cell('1', metadata={'nbgrader': metadata}))\n"
+        "        print('valid')\n    except jsonschema.ValidationError as error:\n"
+        "        print(error.message == expected)\n"
+        "print(len(grader._VALIDATORS))\n")
+    assert _printed_by_a_grading_process(code, tmp_path)[:5] == ["True", "True", "valid", "True", "1"]
