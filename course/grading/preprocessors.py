@@ -15,7 +15,8 @@
      cell the guard remembers what that cell bound; before each test cell it restores the check helpers
      and those names, silently. The guard's and the static check's findings go to
      ``resources["course_review"]``. Test cells run without history, and after each one the guard clears
-     what would let a later cell read its hidden tests back (``linecache``, the last traceback).
+     what would let a later cell read its hidden tests back (``linecache``, the last traceback). The guard
+     calls due between two cells go to the kernel in one request, before the next cell.
   3. it runs on a kernel started in advance (:data:`course.grading.nbconfig.PRESTARTED`), so the kernel
      boots while nbgrader is still being imported.
 
