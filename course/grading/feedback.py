@@ -3,11 +3,13 @@
 Rendering the page is the last step of grading, on the critical path, and about half of its time is not the
 page but getting ready for it: importing the Markdown and highlighting filters (mistune, pygments' lexers) and
 compiling nbgrader's feedback template and nbconvert's classic ones with Jinja. None of that depends on the
-grade. So, when the kernel starts on the first cell (this process has imported nbgrader by then and only waits
-on the kernel, which runs on the other core), :func:`prepare` forks a child (:class:`Writer`) that
+grade. So, once this process has imported nbgrader and before nbgrader's autograde starts (the kernel, booted by
+then, leaves a core idle until the first cell; while the cells run this process mostly waits on the kernel),
+:func:`prepare` forks a child (:class:`Writer`) that
 
-1. imports what the page needs and renders a throw-away page of the release notebook through an exporter
-   configured as GenerateFeedback configures its own: Jinja compiles every template on the way and keeps the
+1. imports what the page needs and renders a throw-away page of the release notebook (dressed as a graded one:
+   the kernel's language and an output on every code cell, :func:`_warm`) through an exporter configured as
+   GenerateFeedback configures its own: Jinja compiles every template on the way and keeps the
    code in :data:`TEMPLATES`, an in-memory bytecode cache that every exporter of the child uses from then on
    (Jinja checks each entry against its template's source before using it);
 2. waits on a pipe; :func:`start` tells it to go once the autograded notebook and the gradebook are written,
@@ -91,6 +93,47 @@ def _use_template_cache() -> None:
     TemplateExporter._create_environment = create_environment
 
 
+# nbconvert's HTMLExporter parses every page it renders with BeautifulSoup (html.parser) and writes it out again,
+# for three edits: alt text on images without one, and tabindex on the input and output areas of JupyterLab's
+# templates. On a feedback page (nbgrader's template, built on the classic one) there is usually nothing to edit,
+# and the round trip was about half of rendering it. In the child, :class:`_Page` stands in for BeautifulSoup:
+# a selector below whose mark is nowhere in the page's text matches nothing, so the page is kept as rendered;
+# any other selector, or a page holding the mark, is parsed and edited by BeautifulSoup as before.
+ABSENT_UNLESS = {"img:not([alt])": "<img", ".jp-Notebook div.jp-Cell-inputWrapper": "jp-notebook",
+                 ".jp-Notebook div.jp-OutputArea-output": "jp-notebook"}
+
+
+class _Page:
+    """BeautifulSoup's place in nbconvert's HTMLExporter (see :data:`ABSENT_UNLESS`): parses only if needed."""
+
+    def __init__(self, html: str, **kwargs):
+        self._html, self._kwargs, self._soup = html, kwargs, None
+        self._lower = html.lower()
+
+    def _parsed(self):
+        if self._soup is None:
+            from bs4 import BeautifulSoup
+
+            self._soup = BeautifulSoup(self._html, **self._kwargs)
+        return self._soup
+
+    def select(self, selector: str, *args, **kwargs):
+        mark = ABSENT_UNLESS.get(selector)
+        if self._soup is None and mark is not None and mark not in self._lower:
+            return []
+        return self._parsed().select(selector, *args, **kwargs)
+
+    def __str__(self) -> str:
+        return self._html if self._soup is None else str(self._soup)
+
+
+def _parse_only_if_needed() -> None:
+    """nbconvert's HTMLExporter, in this process, parses a page only when it has something to edit (_Page)."""
+    import nbconvert.exporters.html as html_exporter
+
+    html_exporter.BeautifulSoup = _Page
+
+
 def _exporter(config):
     """An HTML exporter configured as nbgrader's GenerateFeedback configures its own."""
     import nbgrader.converters.generate_feedback as generate_feedback
@@ -109,17 +152,32 @@ def _exporter(config):
     return HTMLExporter(config=merged)
 
 
+# What the grading kernel (ipykernel) reports: the page highlights code with IPython's lexer, whose module (and
+# its regular expressions) load on first use, which the release notebook alone (no language_info) never makes.
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3", "codemirror_mode": {"name": "ipython", "version": 3},
+                 "mimetype": "text/x-python", "file_extension": ".py", "nbconvert_exporter": "python"}
+
+
 def _warm(config, notebook: str, stem: str) -> None:
+    """Render a throw-away page of the release notebook dressed as an autograded one: the kernel's language_info,
+    and on each code cell the outputs a graded cell has (a failed check's traceback, in colour, and printed
+    text), so that every filter and template path the real page takes has run once (imports, compiled
+    regular expressions, Jinja's compiled templates)."""
     try:
         import nbformat
 
         _use_template_cache()
         nb = nbformat.read(notebook, as_version=4)
+        nb.metadata.setdefault("language_info", LANGUAGE_INFO)
         for cell in nb.cells:  # what nbgrader's GetGrades puts on each graded cell, and the page reads
             grading = cell.metadata.get("nbgrader") or {}
             if grading.get("grade") or grading.get("task"):
                 grading.setdefault("score", 0)
                 grading.setdefault("points", 0)
+            if cell.cell_type == "code":
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="warm-up\n"),
+                                nbformat.v4.new_output("error", ename="CheckFailed", evalue="warm-up",
+                                                       traceback=["\x1b[0;31mCheckFailed\x1b[0m: warm-up"])]
         resources = {"nbgrader": {"notebook": stem, "score": 0, "max_score": 0, "late_penalty": 0}}
         _exporter(config).from_notebook_node(nb, resources=resources)
     except Exception:  # noqa: BLE001 - best effort: the real page is rendered whatever happened here
@@ -165,6 +223,7 @@ class Writer:
 
 def _child(config, release: str, stem: str, run_converter, receive, send) -> None:
     send.close()  # this copy of the sending end closed: if the grader dies, the child reads the pipe's end
+    _parse_only_if_needed()
     _warm(config, release, stem)
     try:
         order = receive.recv_bytes()
@@ -178,9 +237,8 @@ def _child(config, release: str, stem: str, run_converter, receive, send) -> Non
 
 
 def prepare(config, release, stem: str, run_converter) -> Writer | None:
-    """Fork the child that readies the feedback page while the kernel runs (None where fork does not exist).
-    Called when the kernel starts on the first cell: nbgrader is imported by then, and this process only waits
-    on the kernel, so the child has the other core to itself."""
+    """Fork the child that readies the feedback page while grading runs (None where fork does not exist).
+    Called with nbgrader imported (the child has it too) and before nbgrader's autograde starts."""
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():

@@ -13,7 +13,7 @@ The pipeline, in order (each step needs the one before):
    nbgrader metadata, are put back from the release, and noted (course.grading.repair);
 4. autograde with nbgrader (sanitize, restore test cells, execute with a per-cell timeout, save scores);
 5. read the scores and explain every part (passed, the check's own message, timed out, kernel died);
-6. generate feedback HTML without hidden tests (readied while step 4 runs, rendered in a forked child while
+6. generate feedback HTML without hidden tests (readied in a child forked before step 4, rendered by it while
    step 5 runs: course.grading.feedback), copy it into the workspace, record the grade.
 """
 
@@ -80,7 +80,11 @@ def prepare_grading_process() -> None:
       nbformat), instead of jsonschema: nbgrader reads and writes the notebook several times.
     - jsonschema does not import ``rfc3987_syntax``: when installed, that optional package builds a full
       grammar parser at import (over a second) only to check the "iri" string format, which notebook schemas
-      never use; jsonschema then checks "iri" as it does when the package is absent.
+      never use; jsonschema then checks "iri" as it does when the package is absent. Nor the other optional
+      packages it imports only to check string formats (:data:`FORMAT_ONLY`: about 40 ms, isoduration with
+      all of arrow): jsonschema checks formats only when given a format checker, and nothing that grades
+      gives one (nbformat validates with fastjsonschema, nbgrader's metadata check calls
+      ``jsonschema.validate`` without one); each is imported by jsonschema alone.
     - nbgrader's package imports its four Jupyter server extensions (their tornado handlers pull in
       jupyter_server, nbgrader.apps and the exchange), a large share of what grading spends importing, for
       nothing grading uses: a placeholder stands in for each, which imports the real one if it is ever loaded.
@@ -94,7 +98,8 @@ def prepare_grading_process() -> None:
     os.environ.setdefault("NBFORMAT_VALIDATOR", "fastjsonschema")
     os.environ.update(KERNEL_ENV)
     if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
+        for name in ("rfc3987_syntax", *FORMAT_ONLY):
+            sys.modules.setdefault(name, None)
     if "nbgrader" not in sys.modules:
         for name in SERVER_EXTENSIONS:
             _placeholder(f"nbgrader.server_extensions.{name}", ["load_jupyter_server_extension"])
@@ -103,6 +108,45 @@ def prepare_grading_process() -> None:
 
 
 SERVER_EXTENSIONS = ("assignment_list", "course_list", "validate_assignment", "formgrader")
+# Optional packages jsonschema imports (in jsonschema._format) only to check string formats.
+FORMAT_ONLY = ("isoduration", "rfc3986_validator", "rfc3339_validator", "webcolors", "uri_template", "fqdn")
+
+
+def _check_each_schema_once() -> None:
+    """nbgrader checks every cell's nbgrader metadata with ``jsonschema.validate``, which first checks the schema
+    itself against its meta-schema: the same schema every time, dozens of times a notebook, twice (39 ms of
+    autograde on exercise 01). In this process nbgrader's metadata check calls :func:`_validate` instead, the
+    same validation but for a schema checked once (per content): same errors, same best match raised."""
+    import types
+
+    import jsonschema
+    import nbgrader.nbgraderformat.common as common
+
+    if isinstance(common.jsonschema, types.ModuleType) and common.jsonschema is jsonschema:
+        proxy = types.ModuleType("jsonschema", "jsonschema, with validate() checking each schema once "
+                                               "(course.grading.grader._check_each_schema_once)")
+        proxy.__dict__.update(vars(jsonschema))
+        proxy.validate = _validate
+        common.jsonschema = proxy
+
+
+_VALIDATORS: dict[str, object] = {}
+
+
+def _validate(instance, schema, cls=None, *args, **kwargs) -> None:
+    """``jsonschema.validate``, with the schema's own check made once per schema content and validator class."""
+    from jsonschema import exceptions, validators
+
+    cls = cls if cls is not None else validators.validator_for(schema)
+    key = f"{cls.__module__}.{cls.__qualname__} {args!r} {sorted(kwargs.items())!r} " + json.dumps(
+        schema, sort_keys=True)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        cls.check_schema(schema)
+        validator = _VALIDATORS[key] = cls(schema, *args, **kwargs)
+    error = exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
 
 
 def _placeholder(full: str, functions: list[str]) -> None:
@@ -353,7 +397,7 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     """Grade one exercise notebook of step ``stem``; see the module docstring for the pipeline.
 
     ``progress``, if given, is called with each part's title ("Part B · …") as the kernel starts on it."""
-    from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel
+    from course.grading.nbconfig import nbgrader_config, prestart_kernel, stop_kernel, unsynced_gradebook
 
     if timeout is not None and timeout < 1:
         # nbclient reads 0 or less as "no limit": an answer that never ends would hang grading for ever
@@ -373,19 +417,14 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         if notebook.name != f"{stem}.ipynb":
             shutil.copyfile(notebook, submitted / f"{stem}.ipynb")
         config = nbgrader_config(scratch, timeout=timeout)
-        # The feedback page is readied while the kernel runs the notebook, in a child forked when the kernel
-        # starts on the first cell (course.grading.feedback): this process has imported nbgrader by then.
         writers: list = []
-
-        def fork_writer():
-            if not writers:
-                writers.append(feedback_page.prepare(config, paths.release_path(stem), stem, _run_converter))
-
-        first = fork_writer if feedback_to is not None else None
-        if progress is not None or first is not None:
-            config.Execute.on_cell_start = _on_cell_start(progress, first)  # nbclient runs it before each cell
+        if progress is not None:
+            config.Execute.on_cell_start = _on_cell_start(progress)  # nbclient runs it before each cell
         # The grading kernel must not open the scratch course (gradebook, hidden tests) or the solutions.
         config.SafeExecute.guard_forbidden = [str(scratch), str(paths.solutions_dir())]
+        # Nothing keeps more of a failed test cell's traceback than its last line (the feedback page cuts it
+        # to that; the autograded notebook goes with the scratch folder): the kernel formats no more.
+        config.SafeExecute.brief_test_tracebacks = True
         # The kernel boots in its own process (on the other core) while this one imports nbformat and
         # nbgrader: the slowest steps of grading, overlapped. In the sandbox where it can run.
         kernel = prestart_kernel(config, submitted, sandbox=_sandbox(config, scratch, stem, cache_dir))
@@ -393,7 +432,17 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
         try:
             # a JSON file nbformat cannot read is one clear error too
             restored = _repaired_copy(read_notebook(notebook, text), stem, submitted / f"{stem}.ipynb")  # 3
-            outcome = _run_converter("Autograde", config, stem)                 # 4
+            import nbgrader.converters  # noqa: F401 - imported here so that the feedback child has it too
+
+            _check_each_schema_once()
+
+            if feedback_to is not None:
+                # The feedback page is readied in a child forked now (course.grading.feedback), with nbgrader
+                # imported: it warms up on the core the kernel leaves idle until nbgrader's steps before
+                # execution are done, and while the kernel runs the cells this process mostly waits.
+                writers.append(feedback_page.prepare(config, paths.release_path(stem), stem, _run_converter))
+            with unsynced_gradebook(scratch / "gradebook.db"):
+                outcome = _run_converter("Autograde", config, stem)             # 4
             autograded = scratch / "autograded" / STUDENT / stem / f"{stem}.ipynb"
             graded = outcome["success"] and autograded.exists()
             # The feedback page renders in the readied child while this process reads the scores and stops
@@ -429,13 +478,10 @@ def grade_notebook(stem: str, notebook: Path, *, timeout: int | None = None, fee
     return GradeResult(stem, score, sum(p.max_points for p in parts), parts, restored, feedback, problems, review)
 
 
-def _on_cell_start(progress: Callable[[str], None] | None, first: Callable[[], None] | None):
-    """nbclient's hook before each cell: ``first()`` before any (it runs once), ``progress`` with each part's
-    title."""
+def _on_cell_start(progress: Callable[[str], None]):
+    """nbclient's hook before each cell: ``progress`` with each part's title."""
     def on_cell_start(cell, cell_index):
-        if first is not None:
-            first()
-        title = part_title(cell.source) if progress is not None and cell.get("cell_type") == "markdown" else None
+        title = part_title(cell.source) if cell.get("cell_type") == "markdown" else None
         if title:
             progress(title)
     return on_cell_start

@@ -9,7 +9,8 @@ solutions opened, ``gc``/``ctypes`` games, trace and profile functions (``sys.se
 ``threading.setprofile``: a student's could watch the hidden tests run; the one exception is the course's own
 call counter, :func:`course.grading.checks.compare_digest_calls`, starting a thread in a test cell, known by
 identity). Before each test cell it compares, notes what changed and puts the originals back. The parent
-reaches it without any name the student can shadow (:func:`guard_call`).
+reaches it without any name the student can shadow (:func:`guard_call`; :func:`guard_calls` makes the calls due
+between two cells in one request).
 
 The hidden tests stay out of the student's reach: a test cell runs without history (the executor sends it
 with ``store_history=False``: no ``In``/``_ih``/``_i``/``Out`` entry, nothing in the history database), its
@@ -31,7 +32,7 @@ import os
 import sys
 import threading
 
-__all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "parse_findings"]
+__all__ = ["CHECK_NAMES", "KernelGuard", "install_code", "guard_call", "guard_calls", "parse_findings"]
 
 CHECK_NAMES = ("check", "check_that", "check_raises", "all_checks", "CheckFailed")
 MAX_FINDINGS = 20
@@ -57,7 +58,9 @@ NOISY_BUILTINS = {"input", "raw_input", "getpass", "_", "__", "___", "display", 
 class KernelGuard:
     """Runs in the grading kernel; see the module docstring. Every public method returns the findings so far."""
 
-    def __init__(self, folder: str, allowed: list[str], forbidden: list[str]):
+    def __init__(self, folder: str, allowed: list[str], forbidden: list[str], brief_tests: bool = False):
+        self.brief_tests = brief_tests
+        self._mode_before_test: str | None = None
         self.folder = os.path.realpath(folder)
         self.allowed = [os.path.realpath(p) for p in [folder, *allowed]]
         self.forbidden = [os.path.realpath(p) for p in forbidden]
@@ -68,10 +71,11 @@ class KernelGuard:
         self._cells_cached: set[str] = set()
 
     @classmethod
-    def install(cls, nonce: str, folder: str, allowed: list[str], forbidden: list[str]) -> list[str]:
+    def install(cls, nonce: str, folder: str, allowed: list[str], forbidden: list[str],
+                brief_tests: bool = False) -> list[str]:
         import builtins
 
-        guard = cls(folder, allowed, forbidden)
+        guard = cls(folder, allowed, forbidden, brief_tests)
         guard.shell = getattr(builtins, "get_ipython", lambda: None)()
         import course.grading.checks as checks  # noqa: F401 - loaded now, before any student code
 
@@ -256,6 +260,10 @@ class KernelGuard:
         if shell is not None:
             vars(shell.compile).pop("cache", None)
             shell.last_execution_result = None
+            if self._mode_before_test is not None:
+                with _quiet_output():
+                    shell.InteractiveTB.set_mode(self._mode_before_test)
+                self._mode_before_test = None
         for name in [key for key, entry in list(linecache.cache.items())
                      if key not in self._cells_cached and len(entry) == 4 and entry[1] is None]:
             linecache.cache.pop(name, None)  # an IPython cell cached meanwhile (none should be)
@@ -277,6 +285,13 @@ class KernelGuard:
         if shell is None:
             return
         self._testing = True
+        if self.brief_tests and self._mode_before_test is None:
+            # The test cell's traceback, if it fails, is IPython's shortest ("Name: message"): the grader keeps
+            # no more of it (see SafeExecute.brief_test_tracebacks), and formatting one with its context and
+            # colours took the kernel about 7 ms.
+            self._mode_before_test = shell.InteractiveTB.mode
+            with _quiet_output():
+                shell.InteractiveTB.set_mode("Minimal")
         self._cells_cached = {key for key, entry in linecache.cache.items() if len(entry) == 4 and entry[1] is None}
         compiler, code_name = self.hooks["compiler"], self.hooks["code name"]
 
@@ -357,6 +372,21 @@ class KernelGuard:
     def call(self, method: str, *args) -> str:
         return json.dumps(getattr(self, method)(*args))
 
+    def calls(self, *steps) -> str:
+        """Several calls in one request (``steps``: ``[method, *args]`` each, made in order): the executor
+        joins the calls between two cells into one round trip (:func:`guard_calls`)."""
+        for method, *args in steps:
+            getattr(self, method)(*args)
+        return json.dumps(self.findings)
+
+
+def _quiet_output():
+    """``set_mode`` prints the new mode when it is not given one: nothing of the guard's reaches the output."""
+    import contextlib
+    import io
+
+    return contextlib.redirect_stdout(io.StringIO())
+
 
 def _library(obj) -> bool:
     """A callback registered by IPython, ipykernel or a plotting library (matplotlib's inline backend)."""
@@ -375,11 +405,13 @@ def _class_attr(cls, name: str):
     return None
 
 
-def install_code(source: str, nonce: str, folder: str, allowed: list[str], forbidden: list[str]) -> str:
+def install_code(source: str, nonce: str, folder: str, allowed: list[str], forbidden: list[str],
+                 brief_tests: bool = False) -> str:
     """The hidden first cell: this module's ``source`` run in a private namespace with a private copy of the
-    builtins, then :meth:`KernelGuard.install`. It leaves no name in the student's namespace."""
+    builtins, then :meth:`KernelGuard.install`. It leaves no name in the student's namespace. With
+    ``brief_tests``, a test cell's traceback is IPython's shortest (its name and message)."""
     return ("(lambda ns: (exec(compile(ns.pop('source'), '<course-guard>', 'exec'), ns), "
-            f"ns['KernelGuard'].install({nonce!r}, {folder!r}, {allowed!r}, {forbidden!r}))[1])"
+            f"ns['KernelGuard'].install({nonce!r}, {folder!r}, {allowed!r}, {forbidden!r}, {brief_tests!r}))[1])"
             f"({{'__name__': 'course_guard', 'source': {source!r}, "
             "'__builtins__': __import__('builtins').__dict__.copy()})")
 
@@ -389,6 +421,12 @@ def guard_call(nonce: str, method: str, *args) -> str:
     its value is the findings so far, as a JSON string."""
     return (f"[k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'CourseGuard{nonce}'][0]"
             f".guard.call({method!r}, *{args!r})")
+
+
+def guard_calls(nonce: str, steps: list[tuple]) -> str:
+    """:func:`guard_call` for several calls made in order (``steps``: ``(method, *args)`` each)."""
+    return (f"[k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'CourseGuard{nonce}'][0]"
+            f".guard.calls(*{[list(step) for step in steps]!r})")
 
 
 def parse_findings(reply_text: str) -> list[str] | None:

@@ -15,7 +15,8 @@
      cell the guard remembers what that cell bound; before each test cell it restores the check helpers
      and those names, silently. The guard's and the static check's findings go to
      ``resources["course_review"]``. Test cells run without history, and after each one the guard clears
-     what would let a later cell read its hidden tests back (``linecache``, the last traceback).
+     what would let a later cell read its hidden tests back (``linecache``, the last traceback). The guard
+     calls due between two cells go to the kernel in one request, before the next cell.
   3. it runs on a kernel started in advance (:data:`course.grading.nbconfig.PRESTARTED`), so the kernel
      boots while nbgrader is still being imported.
 
@@ -37,7 +38,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer, List, Unicode
+from traitlets import Bool, Integer, List, Unicode
 
 from course.grading import guard, tamper
 from course.grading.nbconfig import GAVE_UP, KERNEL_DIED, KERNEL_RESTARTED, PRESTARTED, nbgrader_config
@@ -86,6 +87,10 @@ class SafeExecute(Execute):
     guard_forbidden = List(Unicode(), help="Folders the kernel must not open (the class folder, the "
                                            "gradebook's scratch, the solutions).").tag(config=True)
     max_restarts = Integer(MAX_RESTARTS, help="Kernel restarts after which the remaining cells fail.").tag(config=True)
+    brief_test_tracebacks = Bool(False, help="A failed test cell's traceback is IPython's shortest (the error's "
+                                             "name and message): for a run that keeps no more of it (course "
+                                             "grade: the feedback page cuts it to that, HideTestTracebacks; "
+                                             "the autograded notebook is deleted).").tag(config=True)
     watch_unchanged = List(Unicode(), help="Folders grading must leave as they were, whatever wrote to them (a "
                                            "subprocess too), checked after the run; default: guard_forbidden. "
                                            "In the sandbox, the folder it shares with the grader.").tag(config=True)
@@ -106,6 +111,7 @@ class SafeExecute(Execute):
         self._nonce = secrets.token_hex(8)
         self._restarts = 0
         self._guarded = False
+        self._pending: list[tuple] = []  # guard calls made with the next one, before the next cell runs
         self._protected: set[str] = set()
         trusted = self._source_cells(resources)
         self._findings.extend(tamper.static_findings(nb, trusted))
@@ -170,8 +176,12 @@ class SafeExecute(Execute):
                 cell.outputs = [_error(KERNEL_RESTARTED, reason)]  # its answer is what hung: not run again
                 index += 1
                 continue
-            if previous_test and self._guarded:
+            # The guard's calls due since the last cell ran (after a test, what a cell bound) go in one request
+            # with this one, before this cell: the same calls in the same order, one round trip.
+            if previous_test:
                 self._collect("before_test")
+            else:
+                self._flush()
             try:
                 self.preprocess_cell(cell, resources, index)
             except (CellTimeoutError, DeadKernelError) as error:
@@ -183,8 +193,8 @@ class SafeExecute(Execute):
                     self._fail_from(self.nb, index + 1, GAVE_UP)
                     return
             else:
-                if previous_test and self._guarded:
-                    self._collect("after_test")
+                if previous_test:
+                    self._defer("after_test")
                 self._remember(cells[index])
             index += 1
 
@@ -200,7 +210,7 @@ class SafeExecute(Execute):
         else:
             return
         if names:
-            self._collect("remember", sorted(names))
+            self._defer("remember", sorted(names))
 
     def preprocess_cell(self, cell, resources, index):
         """Execute one cell; a test cell without history (no ``In``/``_ih``/``Out`` entry: a later cell of the
@@ -234,7 +244,8 @@ class SafeExecute(Execute):
                                                         ".local/share/jupyter", ".ipython"))]
         forbidden = list(self.guard_forbidden) or self._default_forbidden()
         source = Path(guard.__file__).read_text(encoding="utf-8")
-        reply = self._hidden(guard.install_code(source, self._nonce, folder, allowed, forbidden))
+        reply = self._hidden(guard.install_code(source, self._nonce, folder, allowed, forbidden,
+                                                self.brief_test_tracebacks))
         self._guarded = bool(reply) and reply.get("status") == "ok"
         if not self._guarded:
             self._findings.append("the course's integrity guard could not be installed in the kernel "
@@ -276,12 +287,25 @@ class SafeExecute(Execute):
         reply = self.wait_for_reply(msg_id)
         return reply["content"] if reply else None
 
+    def _defer(self, method: str, *args) -> None:
+        """A guard call made with the next one (:meth:`_collect`, :meth:`_flush`), before the next cell runs."""
+        if self._guarded:
+            self._pending.append((method, *args))
+
+    def _flush(self) -> None:
+        """Make the deferred guard calls now."""
+        if self._pending:
+            self._collect(*self._pending.pop())
+
     def _collect(self, method: str, *args) -> None:
-        """Call the guard and keep its findings; a guard that cannot answer is a finding itself."""
+        """Call the guard, after the deferred calls, and keep its findings; a guard that cannot answer is a
+        finding itself."""
+        steps, self._pending = [*self._pending, (method, *args)], []
         if not self._guarded:
             return
         try:
-            reply = self._hidden("pass", guard.guard_call(self._nonce, method, *args))
+            reply = self._hidden("pass", guard.guard_calls(self._nonce, steps) if len(steps) > 1
+                                 else guard.guard_call(self._nonce, method, *args))
         except DeadKernelError:
             return  # the next cell finds the kernel dead and restarts it
         result = ((reply or {}).get("user_expressions") or {}).get("r") or {}
@@ -296,6 +320,7 @@ class SafeExecute(Execute):
     def _restart(self, upto: int, skip: set[int]) -> bool:
         """A new kernel, with the guard and every setup and answer cell before ``upto`` run again."""
         self._restarts += 1
+        self._pending = []  # calls meant for the kernel that is gone
         if self._restarts > self.max_restarts:
             return False
         try:
@@ -310,6 +335,7 @@ class SafeExecute(Execute):
                 if reply is None:
                     return False  # it hangs again: give up on the rest rather than loop
                 self._remember(cell)
+                self._flush()  # before the next cell runs again
         except (CellTimeoutError, DeadKernelError, RuntimeError, OSError):
             return False
         return True

@@ -104,3 +104,51 @@ def test_the_child_does_not_outlive_a_grader_that_dies(tmp_path):
             return True
 
     wait_until(gone, scaled(10), what="the feedback child to exit")
+
+
+def _render(config, nb):
+    for cell in nb.cells:  # as nbgrader's GetGrades leaves them
+        grading = cell.metadata.get("nbgrader") or {}
+        if grading.get("grade"):
+            grading.update(score=0, points=grading.get("points", 1))
+    page, _ = feedback._exporter(config).from_notebook_node(
+        nb, resources={"nbgrader": {"notebook": "x", "score": 0, "max_score": 2, "late_penalty": 0}})
+    return page
+
+
+def test_a_page_with_nothing_to_edit_is_kept_as_rendered_with_the_same_document(fixture_course, tmp_path,
+                                                                                 monkeypatch):
+    import nbconvert.exporters.html as html_exporter
+    import nbformat
+    from bs4 import BeautifulSoup
+
+    config = nbgrader_config(tmp_path)
+    nb = nbformat.read(fixture_course, as_version=4)
+    parsed = _render(config, nb)
+    monkeypatch.setattr(html_exporter, "BeautifulSoup", html_exporter.BeautifulSoup)  # undone after the test
+    feedback._parse_only_if_needed()
+    kept = _render(config, nb)
+    assert html_exporter.BeautifulSoup is feedback._Page
+    assert "<img" not in kept.lower() and kept != parsed  # not parsed and written out again...
+    assert str(BeautifulSoup(kept, "html.parser")) == str(BeautifulSoup(parsed, "html.parser"))  # ...same page
+
+
+def test_a_page_with_an_image_without_alt_text_still_gets_it(fixture_course, tmp_path, monkeypatch):
+    import nbconvert.exporters.html as html_exporter
+    import nbformat
+
+    config = nbgrader_config(tmp_path)
+    nb = nbformat.read(fixture_course, as_version=4)
+    code = next(cell for cell in nb.cells if cell.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]
+    monkeypatch.setattr(html_exporter, "BeautifulSoup", html_exporter.BeautifulSoup)
+    feedback._parse_only_if_needed()
+    page = _render(config, nb)
+    assert 'alt="No description has been provided for this image"' in page
+
+
+def test_a_selector_the_page_stand_in_does_not_know_is_answered_by_beautifulsoup():
+    page = feedback._Page("<html><body><p class='x'>one</p></body></html>", features="html.parser")
+    assert [str(p) for p in page.select("p.x")] == ['<p class="x">one</p>']
+    page.select("p.x")[0].attrs["id"] = "edited"
+    assert 'id="edited"' in str(page)  # once parsed, the page written is BeautifulSoup's, with the edits

@@ -195,3 +195,38 @@ def test_an_entry_forged_into_the_line_counter_is_never_called(tmp_path):
     result = _guarded(tmp_path, student, LINES_TEST)
     assert result["passed"] is True
     assert not leak.exists()
+
+
+BRIEF_SCRIPT = r'''
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+from course.grading import guard
+
+shell = InteractiveShell.instance()
+source = open(guard.__file__).read()
+seen = []
+shell._showtraceback = lambda etype, evalue, stb: seen.append(len(stb))  # before the guard: its baseline
+assert shell.run_cell(guard.install_code(source, "n0nce", sys.argv[1], [], [], sys.argv[2] == "brief"),
+                      silent=True).success
+call = lambda method: shell.ev(guard.guard_call("n0nce", method))
+shell.run_cell("def deep():\n    raise ValueError('student')\ndef f():\n    deep()\nf()")  # a student's cell
+call("before_test")
+shell.run_cell("f()")  # a test cell calling the student's code
+mode_in_test = shell.InteractiveTB.mode
+call("after_test")
+shell.run_cell("f()")
+print(json.dumps({"frames": seen, "in_test": mode_in_test, "after": shell.InteractiveTB.mode}))
+'''
+
+
+@pytest.mark.parametrize("brief", [True, False], ids=["brief", "default"])
+def test_brief_tests_give_a_test_cells_traceback_one_line_and_only_there(tmp_path, brief):
+    """With brief_tests (course grade: nothing keeps more of it), a test cell's traceback is IPython's
+    shortest; the student's cells before and after keep the full one, in the mode they had."""
+    run = subprocess.run([sys.executable, "-c", BRIEF_SCRIPT, str(tmp_path), "brief" if brief else "full"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    full, test, after = seen["frames"]
+    assert full > 1 and after == full and seen["after"] == "Context"
+    assert (test == 1, seen["in_test"]) == ((True, "Minimal") if brief else (False, "Context"))

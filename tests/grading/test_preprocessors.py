@@ -177,6 +177,31 @@ def test_files_a_subprocess_writes_outside_the_folder_are_flagged_at_run_time(le
     assert ("/run/" in found[0]) is sandboxed and ("autograded" in found[0]) is not sandboxed, found
 
 
+def test_the_guard_calls_due_between_two_cells_go_in_one_request_in_order(learner, tmp_path, monkeypatch):
+    """What the guard does after a cell (a setup cell's names, a test's clean-up) is sent with the next call,
+    before the next cell runs: one round trip between two cells, the same calls in the same order."""
+    from course.grading import guard, preprocessors
+
+    log = []
+    monkeypatch.setattr(guard, "guard_call", lambda nonce, method, *args, _real=guard.guard_call: (
+        log.append([method]), _real(nonce, method, *args))[1])
+    monkeypatch.setattr(guard, "guard_calls", lambda nonce, steps, _real=guard.guard_calls: (
+        log.append([step[0] for step in steps]), _real(nonce, steps))[1])
+    original = preprocessors.SafeExecute.preprocess_cell
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            log.append(cell.metadata["nbgrader"]["grade_id"])
+        return original(self, cell, resources, index)
+
+    monkeypatch.setattr(preprocessors.SafeExecute, "preprocess_cell", preprocess_cell)
+    answer_with(learner, "add", "def add(a, b):\n    return a + b")
+    result = _grade(learner, tmp_path)
+    assert (result.score, result.review) == (5, []), (result.parts, result.review)
+    assert log == ["setup", ["remember"], "add", ["before_test"], "add_tests", ["after_test"], "half",
+                   ["before_test"], "half_tests", ["after_test", "report"]]
+
+
 def test_grading_closes_every_kernel_client_it_opened(learner, tmp_path, monkeypatch):
     """A kernel client dropped with its channels running made jupyter_client log "Could not destroy zmq
     context" when it was garbage-collected (the prestarted kernel's client, and the one before a restart)."""
