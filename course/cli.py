@@ -193,8 +193,9 @@ def grade(step, workspace, as_json, timeout):
     feedback/ folder and records the score (see 'course progress')."""
     import json
 
-    from course.grading.grader import GradingError, prepare_grading_process
+    from course.grading.grader import GradingError
     from course.grading.grader import grade as run_grade
+    from course.grading.process import prepare_grading_process
 
     prepare_grading_process()
     chosen = resolve_step(step, need_exercise=True)

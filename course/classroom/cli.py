@@ -160,7 +160,7 @@ def collect(step, course_dir):
 @_errors_reported
 def autograde(step, course_dir, jobs, force, timeout, students, sandbox):
     """Autograde every submission of STEP in submitted/, JOBS students at a time; print a summary."""
-    from course.grading.grader import prepare_grading_process
+    from course.grading.process import prepare_grading_process
 
     prepare_grading_process()  # before nbgrader is imported: faster notebook validation in every worker
     from course.classroom.autograde import autograde as run_autograde

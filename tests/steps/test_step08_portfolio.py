@@ -1,5 +1,5 @@
-"""course.steps.step08_portfolio.tools: OpenAPI endpoints, the database link the lesson cuts, the sample project and
-page readers of the exercise; then the exercise's hidden tests against plausible wrong answers."""
+"""course.steps.step08_portfolio.tools: OpenAPI endpoints and the database link the lesson and the exercise cut;
+and lesson 08's wording."""
 
 from __future__ import annotations
 
@@ -10,31 +10,6 @@ import sqlalchemy
 
 from course.components import services
 from course.steps import step08_portfolio as portfolio
-from course.steps import step09_practical_experience as practice
-
-
-@pytest.fixture
-def project(tmp_path):
-    """The sample bookmarks project (exercise 08's first version reads its README) written to a folder."""
-    for name, text in portfolio.SAMPLE_FILES.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    return tmp_path
-
-
-def test_sample_readme_has_the_sections_the_exercise_expects():
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("commonmark").parse(portfolio.SAMPLE_FILES["README.md"])
-    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
-    assert headings == ["Problem", "Design", "How to run", "Tests", "API"]
-
-
-@pytest.mark.slow
-def test_sample_project_tests_pass_in_a_subprocess(project):
-    run = practice.run_pytest(project, timeout=120)
-    assert run.passed, run.output
-    assert run.counts == {"passed": 5}
 
 
 def test_endpoints_counts_only_http_methods():
@@ -91,27 +66,6 @@ def test_database_link_cut_is_a_database_down_and_restore_brings_it_back():
             engine.dispose()
     assert _refused(link.port)
     link.close()  # closing again is harmless
-
-
-def test_html_outline_reads_text_as_a_browser_shows_it():
-
-    outline = portfolio.html_outline('<article><h2>A &amp; B &lt;i&gt;</h2><img src="x"><ul><li>one<li>two</ul>'
-                                     '<a href="https://e.org/?a=1&amp;b=&quot;2&quot;">go</a></article>')
-    tags = [e.tag for e in outline]
-    assert tags == ["article", "h2", "img", "ul", "li", "li", "a"]
-    assert outline[1].text == "A & B <i>"
-    assert [e.text for e in outline if e.tag == "li"] == ["one", "two"]
-    assert outline[-1].attrs["href"] == 'https://e.org/?a=1&b="2"'
-    assert outline[0].text == "A & B <i>onetwogo"
-
-
-def test_markdown_to_html_lets_raw_html_through_and_backslashes_escape_it():
-    # The premise of the exercise's Markdown part: raw HTML is live unless escaped.
-    assert "<script>" in portfolio.markdown_to_html("## T <script>x</script>")
-    escaped = portfolio.markdown_to_html("## T \\<script\\>x\\</script\\>")
-    assert "<script>" not in escaped
-    assert [e.text for e in portfolio.html_outline(escaped)] == ["T <script>x</script>"]
-
 
 
 def test_the_lesson_gives_no_unsourced_count_of_projects_as_a_fact():
