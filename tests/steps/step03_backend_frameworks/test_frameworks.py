@@ -226,6 +226,22 @@ def test_the_solution_passes_each_test_cell(grade_id, capsys):
     assert "FAIL" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("run_twice", [False, True], ids=["once", "twice"])
+def test_the_timing_test_cell_gives_the_wall_clock_back(run_twice):
+    """The timing cell sets time.time back while one request runs, then restores it, also the learner's own
+    alias of it: before, its saved clock was a global it swapped too, and time.time stayed set back for every
+    later cell (and, in this process, for other tests: exercise 03b's tokens then looked expired)."""
+    import time
+
+    real = time.time
+    namespace = build_namespace()
+    namespace["clock"] = real   # a learner's own name for it (from time import time as clock)
+    for _ in range(2 if run_twice else 1):
+        run_test_cell(namespace, "timing_middleware_tests")
+    assert time.time is real and namespace["clock"] is real
+    assert abs(time.time() - __import__("datetime").datetime.now().timestamp()) < 5
+
+
 @dataclass(frozen=True)
 class Mutant:
     """One replacement in one answer cell, and the test cell that judges it.
