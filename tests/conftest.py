@@ -63,7 +63,7 @@ SHARED_MODULE_FIXTURES = {
     "tests/steps/step05_build_projects/test_ship.py",  # lesson: one run of lesson 05b
     "tests/steps/step08_portfolio/test_capstone.py",  # journey: the sample capstone reviewed, fixed, reviewed
     "tests/steps/step08_portfolio/test_review.py",  # good: one full review of a small project
-    "tests/steps/step08_portfolio/test_portfolio_exercise.py",  # graded_variants: one kernel run of every variant
+    "tests/steps/step08_portfolio/test_capstone_exercise.py",  # graded_variants: one kernel run of every variant
     "tests/steps/step05_build_projects/test_ship_exercise.py",  # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_exercise.py",   # graded_variants: one kernel run of every variant
     "tests/steps/step04_databases/test_relational.py",  # pg_url: the embedded PostgreSQL
@@ -91,7 +91,7 @@ LONGEST_FIRST = [
     "tests/steps/step06_open_source/test_forge.py",
     "tests/steps/step09_practical_experience/test_doubles.py",
     "tests/steps/step08_portfolio/test_capstone.py",
-    "tests/steps/step08_portfolio/test_portfolio_exercise.py",
+    "tests/steps/step08_portfolio/test_capstone_exercise.py",
     "tests/components/test_services.py",
     "tests/grading/test_sandbox.py",
     "tests/steps/step11_fit_quiz_and_certifications/test_widget.py",

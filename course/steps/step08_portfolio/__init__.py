@@ -1,6 +1,6 @@
 """Step 08 · a portfolio: the learner's capstone made reviewable. The "first five minutes" review of a project
 folder (:mod:`.review`), the capstone found, copied, measured and completed (:mod:`.capstone`), and the
-lesson's tools (:mod:`.tools`: OpenAPI endpoints, a database link to cut); the exercise's helpers are in :mod:`.exercise`.
+lesson's tools (:mod:`.tools`: OpenAPI endpoints, a database link to cut); the exercise's helpers are in :mod:`.capstone_exercise`.
 """
 
 from . import capstone

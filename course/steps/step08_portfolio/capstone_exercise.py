@@ -86,7 +86,7 @@ def sample_files() -> dict[str, str]:
 def write_sample() -> Path:
     """Write :data:`SAMPLE` afresh from the lessons (after lesson 05 or 05b changes the capstone)."""
     document = {"about": "The sample capstone of lessons 05 and 05b (tasktrack), as course.steps.step08_portfolio."
-                         "capstone.prepare writes it; exercise 08's starting point. Made by exercise.write_sample().",
+                         "capstone.prepare writes it; exercise 08's starting point. Made by capstone_exercise.write_sample().",
                 "files": sample_files()}
     SAMPLE.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return SAMPLE

@@ -1,6 +1,6 @@
 """Exercise 08 graded on plausible answers, every variant in one kernel: the wrong ones lose marks, the other
 correct ones keep them all (the solution's full marks and the release's zero are tests/test_exercises.py's);
-and course.steps.step08_portfolio.exercise, the helpers its setup and checks use, on the real folder."""
+and course.steps.step08_portfolio.capstone_exercise, the helpers its setup and checks use, on the real folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import nbformat
 import pytest
 from factories import assert_judged, exercise_cells, graded_cells, run_variants, variant_cells
 
-from course.steps.step08_portfolio import capstone, exercise
+from course.steps.step08_portfolio import capstone
+from course.steps.step08_portfolio import capstone_exercise as exercise
 
 STEM = "08-portfolio"
 
@@ -230,7 +231,7 @@ def test_hidden_tests_judge_each_variant(graded_variants, variant_id, correct):
 
 def test_the_shipped_sample_is_the_lessons_capstone():
     shipped = json.loads(exercise.SAMPLE.read_text(encoding="utf-8"))["files"]
-    assert shipped == exercise.sample_files(), "lesson 05 or 05b changed the capstone: run exercise.write_sample()"
+    assert shipped == exercise.sample_files(), "lesson 05 or 05b changed the capstone: run capstone_exercise.write_sample()"
 
 
 @pytest.mark.service
