@@ -126,6 +126,10 @@ class _Page:
     def __str__(self) -> str:
         return self._html if self._soup is None else str(self._soup)
 
+    def __getattr__(self, name: str):
+        """Anything else nbconvert may ask of the page (a later version's edit): the parsed page's own."""
+        return getattr(self._parsed(), name)
+
 
 def _parse_only_if_needed() -> None:
     """nbconvert's HTMLExporter, in this process, parses a page only when it has something to edit (_Page)."""

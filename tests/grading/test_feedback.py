@@ -152,3 +152,12 @@ def test_a_selector_the_page_stand_in_does_not_know_is_answered_by_beautifulsoup
     assert [str(p) for p in page.select("p.x")] == ['<p class="x">one</p>']
     page.select("p.x")[0].attrs["id"] = "edited"
     assert 'id="edited"' in str(page)  # once parsed, the page written is BeautifulSoup's, with the edits
+
+
+def test_any_other_use_of_the_page_stand_in_is_beautifulsoups_own():
+    """A later nbconvert may edit the page with something other than select(): the stand-in then parses it."""
+    page = feedback._Page("<html><body><p>one</p><p>two</p></body></html>", features="html.parser")
+    paragraphs = page.find_all("p")
+    assert [p.text for p in paragraphs] == ["one", "two"]
+    paragraphs[0]["id"] = "edited"
+    assert '<p id="edited">one</p>' in str(page)
